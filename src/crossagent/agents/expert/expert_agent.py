@@ -1,0 +1,137 @@
+"""The scripted expert agent: turns a task's success predicate into behaviours, with reflexes."""
+
+from __future__ import annotations
+
+from crafter import objects
+
+from crossagent.agents.expert import behaviours as b
+from crossagent.envs.crafter_env import Observation
+from crossagent.envs.privileged_state import PrivilegedState
+from crossagent.tasks.predicates import Achieve, AllOf, Gain, Predicate, Reach, Survive
+from crossagent.tasks.task import Task
+
+MAX_REPLANS = 8
+
+
+def plan_for(state: PrivilegedState, goal: Predicate) -> b.Behaviour:
+    """The behaviour that makes `goal` true from the current state."""
+    if isinstance(goal, Gain):
+        return b.obtain(state, goal.item, state.inventory[goal.item] + goal.amount)
+    if isinstance(goal, Achieve):
+        return achieve(state, goal.name, goal.count)
+    if isinstance(goal, Reach):
+        targets = b.cells_of(state, goal.material)
+        return b.go_to(state, b.adjacent_to(targets), goal.material)
+    if isinstance(goal, Survive):
+        return b.survive(state, goal.steps)
+    if isinstance(goal, AllOf):
+        return all_of(state, goal.parts)
+    raise ValueError(f"the expert has no plan for {goal!r}")
+
+
+def achieve(state: PrivilegedState, name: str, count: int = 1) -> b.Behaviour:
+    target = state.achievements[name] + count
+    for _ in range(count + 2):
+        if state.achievements[name] >= target:
+            return b.DONE
+        kind, _, what = name.partition("_")
+        if name.startswith("defeat_"):
+            return (yield from b.defeat(state, what, target - state.achievements[name]))
+        if name == "eat_cow":
+            return (yield from b.defeat(state, "cow", target - state.achievements[name]))
+        if name == "wake_up":
+            outcome = yield from b.sleep_until_rested(state)
+        elif name == "eat_plant":
+            outcome = yield from eat_plant(state)
+        elif kind == "collect":
+            outcome = yield from b.collect(state, b.SOURCE_OF[what]) if what == "drink" else \
+                (yield from b.obtain(state, what, state.inventory[what] + 1))
+        elif kind == "place":
+            outcome = b.DONE
+            for item, n in b.PLACE[what]["uses"].items():
+                outcome = yield from b.obtain(state, item, n)
+                if not outcome.done:
+                    break
+            if outcome.done:
+                outcome = yield from b.place(state, what)
+        elif kind == "make":
+            outcome = yield from b.make_with_prerequisites(state, what)
+        else:
+            return b.failed(f"the expert has no plan for achievement {name}")
+        if not outcome.done:
+            return outcome
+    return b.DONE if state.achievements[name] >= target else b.failed(f"{name} not achieved")
+
+
+def eat_plant(state: PrivilegedState) -> b.Behaviour:
+    """Plant a sapling, guard it until ripe, eat it."""
+    plants = [p for p in state.world.objects if isinstance(p, objects.Plant)]
+    if not plants:
+        outcome = yield from achieve(state, "place_plant")
+        if not outcome.done:
+            return outcome
+        plants = [p for p in state.world.objects if isinstance(p, objects.Plant)]
+    plant = min(plants, key=lambda p: state.player.distance(p))
+    cell = (int(plant.pos[0]), int(plant.pos[1]))
+    for _ in range(800):
+        if plant.removed:
+            return b.failed("the plant was destroyed")
+        if plant.ripe:
+            outcome = yield from b.go_to(state, b.adjacent_to({cell}), "the plant")
+            if not outcome.done:
+                return outcome
+            yield from b.face(state, cell)
+            yield b.DO
+            return b.DONE
+        threats = b.hostiles_within(state, 3)
+        yield b.next_attack_action(state, threats) if threats else b.NOOP
+    return b.failed("the plant did not ripen")
+
+
+def all_of(state: PrivilegedState, parts: tuple[Predicate, ...]) -> b.Behaviour:
+    """Pursue each part in turn; a part that fails is skipped so the others still get a chance."""
+    last = b.DONE
+    for part in parts:
+        outcome = yield from plan_for(state, part)
+        if not outcome.done:
+            last = outcome
+    return last
+
+
+class ExpertAgent:
+    """Reads the privileged state; hits an adjacent zombie first, then follows the task's plan."""
+
+    name = "expert"
+    uses_privileged_state = True
+    needs_image = False
+    needs_text = False
+
+    def __init__(self) -> None:
+        self._task: Task | None = None
+        self._plan: b.Behaviour | None = None
+        self._replans = 0
+        self.last_outcome: b.Outcome | None = None
+
+    def reset(self, task: Task, seed: int) -> None:
+        self._task = task
+        self._plan = None
+        self._replans = 0
+        self.last_outcome = None
+
+    def act(self, observation: Observation, state: PrivilegedState | None) -> int:
+        if state is None or self._task is None:
+            raise RuntimeError("the expert needs reset() and the privileged state")
+        zombies = {(int(z.pos[0]), int(z.pos[1])) for z in state.mobs(objects.Zombie)
+                   if state.player.distance(z) <= 1}
+        if zombies and not state.sleeping:
+            return b.next_attack_action(state, zombies)
+        while self._replans <= MAX_REPLANS:
+            if self._plan is None:
+                self._plan = plan_for(state, self._task.success)
+                self._replans += 1
+            try:
+                return next(self._plan)
+            except StopIteration as stop:
+                self.last_outcome = stop.value
+                self._plan = None
+        return b.NOOP

@@ -1,0 +1,31 @@
+"""The `crossagent` command: each sub-package registers its own sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crossagent.bench import cli as bench_cli
+from crossagent.tasks import cli as tasks_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crossagent", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for module in (tasks_cli, bench_cli):
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"crossagent {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

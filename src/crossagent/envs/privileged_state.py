@@ -1,0 +1,102 @@
+"""Read access to the true game state, for experts, executors and success predicates only.
+
+A policy never receives this object; it sees an `Observation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from crafter import objects
+
+from crossagent.envs.crafter_world import DeterministicCrafter
+
+FACING_NAMES = {(-1, 0): "left", (1, 0): "right", (0, -1): "up", (0, 1): "down"}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What success predicates compare between the start and now."""
+
+    step: int
+    inventory: dict[str, int]
+    achievements: dict[str, int]
+    position: tuple[int, int]
+    health: int
+    alive: bool
+
+
+class PrivilegedState:
+    """A live view: it always reflects the env's current world, also after a reset."""
+
+    def __init__(self, game: DeterministicCrafter):
+        self._game = game
+
+    @property
+    def world(self):
+        return self._game.world
+
+    @property
+    def player(self) -> objects.Player:
+        return self._game.player
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return int(self.player.pos[0]), int(self.player.pos[1])
+
+    @property
+    def facing(self) -> tuple[int, int]:
+        return int(self.player.facing[0]), int(self.player.facing[1])
+
+    @property
+    def facing_cell(self) -> tuple[int, int]:
+        return self.position[0] + self.facing[0], self.position[1] + self.facing[1]
+
+    @property
+    def inventory(self) -> dict[str, int]:
+        return self.player.inventory
+
+    @property
+    def achievements(self) -> dict[str, int]:
+        return self.player.achievements
+
+    @property
+    def sleeping(self) -> bool:
+        return bool(self.player.sleeping)
+
+    @property
+    def daylight(self) -> float:
+        return float(self.world.daylight)
+
+    @property
+    def step(self) -> int:
+        return self._game.step_count
+
+    @property
+    def area(self) -> tuple[int, int]:
+        return tuple(self.world.area)
+
+    def material(self, cell: tuple[int, int]) -> str | None:
+        return self.world[cell][0]
+
+    def object_at(self, cell: tuple[int, int]):
+        return self.world[cell][1]
+
+    def material_map(self) -> np.ndarray:
+        """Material names per cell as a (W, H) array of strings."""
+        names = np.array([self.world._mat_names[i] or "none" for i in range(max(self.world._mat_names) + 1)])
+        return names[self.world._mat_map]
+
+    def mobs(self, kind: type | tuple[type, ...] = (objects.Zombie, objects.Skeleton, objects.Cow)) -> list:
+        return [obj for obj in self.world.objects if isinstance(obj, kind) and obj.health > 0]
+
+    def progress(self) -> Progress:
+        return Progress(
+            step=self.step,
+            inventory=dict(self.inventory),
+            achievements=dict(self.achievements),
+            position=self.position,
+            health=int(self.player.health),
+            alive=self.player.health > 0,
+        )

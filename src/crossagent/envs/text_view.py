@@ -1,0 +1,49 @@
+"""A text rendering of exactly what the image shows: the local 9x7 view, inventory and vitals."""
+
+from __future__ import annotations
+
+from crafter import objects
+
+from crossagent.envs.privileged_state import FACING_NAMES, PrivilegedState
+
+LOCAL_VIEW = (9, 7)  # columns, rows of world cells on the image above the inventory bar
+CELL_SYMBOLS = {
+    "grass": ".", "sand": ":", "path": "_", "water": "~", "stone": "#", "tree": "T",
+    "coal": "c", "iron": "i", "diamond": "d", "lava": "L", "table": "t", "furnace": "f", None: " ",
+}
+OBJECT_SYMBOLS = {
+    objects.Player: "@", objects.Zombie: "Z", objects.Skeleton: "S", objects.Cow: "C",
+    objects.Arrow: "*", objects.Plant: "p", objects.Fence: "|",
+}
+VITALS = ("health", "food", "drink", "energy")
+LEGEND = (
+    "legend: @ you, . grass, : sand, _ path, ~ water, # stone, T tree, c coal, i iron, d diamond, "
+    "L lava, t table, f furnace, Z zombie, S skeleton, C cow, * arrow, p sapling"
+)
+
+
+def local_view_cells(state: PrivilegedState) -> list[tuple[int, int]]:
+    """World cells shown on the image, row by row (top to bottom, left to right)."""
+    px, py = state.position
+    half_w, half_h = LOCAL_VIEW[0] // 2, LOCAL_VIEW[1] // 2
+    return [(px + dx, py + dy) for dy in range(-half_h, half_h + 1) for dx in range(-half_w, half_w + 1)]
+
+
+def render_text(state: PrivilegedState) -> str:
+    cells = local_view_cells(state)
+    rows = []
+    for row in range(LOCAL_VIEW[1]):
+        symbols = []
+        for cell in cells[row * LOCAL_VIEW[0]:(row + 1) * LOCAL_VIEW[0]]:
+            obj = state.object_at(cell)
+            symbols.append(OBJECT_SYMBOLS.get(type(obj), "?") if obj else CELL_SYMBOLS.get(state.material(cell), "?"))
+        rows.append("".join(symbols))
+    items = [f"{name} {count}" for name, count in state.inventory.items() if name not in VITALS and count > 0]
+    vitals = ", ".join(f"{name} {state.inventory[name]}" for name in VITALS)
+    return "\n".join([
+        "view:", *rows, LEGEND,
+        f"facing: {FACING_NAMES[state.facing]}" + (" (asleep)" if state.sleeping else ""),
+        f"vitals: {vitals}",
+        f"inventory: {', '.join(items) if items else 'empty'}",
+        f"time: {'night' if state.daylight < 0.35 else 'day'}",
+    ])
