@@ -1,0 +1,76 @@
+"""Task and suite files: round trips and clear errors for malformed input."""
+
+import json
+
+import pytest
+
+from crossagent.cli import main
+from crossagent.tasks.suite import load_suite, suite_from_dict
+
+GOOD_TASK = {
+    "id": "embodied.collect_wood.test.w0", "category": "embodied", "difficulty": "easy",
+    "instruction": "Collect a piece of wood.", "paraphrases": ["Chop a tree.", "Get one wood."],
+    "world_seed": 0, "start": {"inventory": {"wood": 1}, "blocks": [["tree", 1, 0]]}, "budget": 50,
+    "success": {"kind": "gain", "item": "wood", "amount": 1}, "expert_steps": 2,
+}
+
+
+def write_suite(tmp_path, tasks, mini=()):
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps({"format": 1, "name": "t", "version": 1, "tasks": tasks, "mini": list(mini)}))
+    return path
+
+
+def test_a_suite_round_trips(tmp_path):
+    suite = load_suite(write_suite(tmp_path, [GOOD_TASK], mini=[GOOD_TASK["id"]]))
+    assert suite.tasks[0].to_dict() == {**GOOD_TASK, "start": suite.tasks[0].start.to_dict()}
+    assert suite.mini[0].id == GOOD_TASK["id"]
+    assert suite_from_dict(suite.to_dict()) == suite
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"category": "cooking"}, "category: 'cooking' is not one of embodied, craft, combat"),
+    ({"paraphrases": ["only one"]}, "paraphrases: must be a list of at least 2"),
+    ({"budget": 0}, "budget: 0 is not a positive integer"),
+    ({"world_seed": "seven"}, "world_seed: 'seven' is not a non-negative integer"),
+    ({"success": {"kind": "gain", "item": "gold"}}, "success.item: 'gold'"),
+    ({"start": {"inventory": {"wood": -1}}}, "start.inventory.wood: -1"),
+    ({"colour": "blue"}, "unknown field(s) colour"),
+])
+def test_malformed_tasks_name_the_task_and_field(tmp_path, change, message):
+    path = write_suite(tmp_path, [{**GOOD_TASK, **change}])
+    with pytest.raises(ValueError) as error:
+        load_suite(path)
+    assert f"suite.tasks[0]: task '{GOOD_TASK['id']}': {message}" in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_missing_fields_and_files_and_json_errors(tmp_path):
+    task = dict(GOOD_TASK)
+    del task["budget"]
+    with pytest.raises(ValueError, match="budget: missing"):
+        load_suite(write_suite(tmp_path, [task]))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_suite(tmp_path / "nope.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"name": "x",\n "tasks": [}')
+    with pytest.raises(ValueError, match=r"not valid JSON \(line 2"):
+        load_suite(broken)
+
+
+def test_duplicate_ids_and_unknown_mini_ids_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="duplicate task id"):
+        load_suite(write_suite(tmp_path, [GOOD_TASK, GOOD_TASK]))
+    with pytest.raises(ValueError, match="mini set names unknown task id"):
+        load_suite(write_suite(tmp_path, [GOOD_TASK], mini=["craft.nothing"]))
+
+
+def test_cli_reports_unknown_ids_and_bad_files(tmp_path, capsys):
+    path = write_suite(tmp_path, [GOOD_TASK])
+    assert main(["tasks", "show", "no.such.task", "--suite-file", str(path)]) == 2
+    assert "no task with id 'no.such.task'" in capsys.readouterr().err
+    assert main(["tasks", "show", GOOD_TASK["id"], "--suite-file", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["budget"] == 50
+    bad = write_suite(tmp_path, [{**GOOD_TASK, "budget": -5}])
+    assert main(["tasks", "list", "--suite-file", str(bad)]) == 2
+    assert "budget: -5" in capsys.readouterr().err
