@@ -1,0 +1,64 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crossagent.actions.minecraft.coa import ChainOfAction, parse_chain_of_action
+from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.minecraft.grounding import GroundingAction
+from crossagent.actions.minecraft.text_action import TextAction
+
+FULL = """Skill: chop down trees
+Grounding: Mine <|object_ref_start|>oak log<|object_ref_end|><|point_start|>(412,530)<|point_end|>
+Motion: turn right, attack / mine
+Action: move(19, 0) and press(w) and click(left)"""
+
+
+def test_full_chain():
+    chain = parse_chain_of_action(FULL)
+    assert list(chain.levels) == ["skill", "grounding", "motion", "action"]
+    assert chain.levels["skill"] == "chop down trees"
+    assert chain.levels["grounding"] == GroundingAction("Mine", "oak log", (412, 530))
+    assert chain.levels["motion"] == {"turn right", "attack / mine"}
+    assert chain.executed_level == "action"
+    assert chain.executed == TextAction(dx=19, keys=("w",), clicks=("left",))
+    assert chain.line_counts == {"skill": 1, "grounding": 1, "motion": 1, "action": 1}
+
+
+@pytest.mark.parametrize("text, executed", [
+    ("Skill: craft a wooden pickaxe", "skill"),
+    ("Skill: collect wood\nGrounding: Explore", "grounding"),
+    ("I will look around.\nMotion: turn left", "motion"),
+    ("Grounding: Kill <|point_start|>(1,2)<|point_end|>\nAction: no_op", "action"),
+])
+def test_executed_level_is_the_most_concrete_present(text, executed):
+    assert parse_chain_of_action(text).executed_level == executed
+
+
+def test_last_action_wins_and_is_counted():
+    chain = parse_chain_of_action("Action: move(1, 0) and press()\nthinking...\n  Action: move(0, 0) and press(space)")
+    assert chain.executed == TextAction(keys=("space",))
+    assert chain.line_counts == {"action": 2}
+
+
+def test_bad_level_content_is_an_error_not_an_exception():
+    chain = parse_chain_of_action("Grounding: Dance\nAction: fly away")
+    assert isinstance(chain.levels["grounding"], ParseError)
+    assert chain.executed_level == "action"
+    assert isinstance(chain.executed, ParseError)
+
+
+def test_reply_without_levels():
+    chain = parse_chain_of_action("I am not sure what to do.")
+    assert chain == ChainOfAction()
+    assert chain.executed_level is None and chain.executed is None
+
+
+@given(st.text())
+def test_never_raises(text):
+    assert isinstance(parse_chain_of_action(text), ChainOfAction)
+
+
+@given(st.lists(st.sampled_from(["Skill:", "Grounding:", "Motion:", "Action:", " move(1,2)", " Mine", "\n", " no_op",
+                                 "<|point_start|>(3,4)<|point_end|>", " turn left", " press(w)", ","]), max_size=20))
+def test_never_raises_on_tag_soup(parts):
+    assert isinstance(parse_chain_of_action("".join(parts)), ChainOfAction)
