@@ -31,6 +31,7 @@ class EpisodeResult:
     unlocked: list[str] = field(default_factory=list)  # achievements gained during the episode
     actions: list[int] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # per-episode statistics, stored as JSON with the result
 
 
 def make_env(agent: Agent, image_size: int = 64) -> CrafterEnv:

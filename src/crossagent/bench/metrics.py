@@ -1,0 +1,154 @@
+"""Benchmark metrics from stored episodes.
+
+Definitions, per category and `overall` (all tasks of the summary together):
+
+- tasks: distinct tasks with at least one stored episode; episodes: stored episodes;
+  errors: episodes that raised. An episode that raised counts as a failure.
+- ASR (average success rate) over all tasks: for each trial index t, the per-trial ASR is
+  the fraction of the tasks whose trial t succeeded; `asr` is the mean of the per-trial ASRs
+  and `asr_std` their population standard deviation (ddof=0) across trials, i.e. the spread
+  that comes from the dynamics seed. With equal trials per task, `asr` equals the mean of
+  the per-task success rates.
+- ASR mini: the same mean restricted to the suite's mini-set tasks; None when none is stored.
+- avg steps (success): mean steps of the successful episodes, the steps to completion;
+  None when nothing succeeded.
+- avg steps (all): mean steps of the episodes that did not raise (a failure ran until its
+  budget or death); None when every episode raised.
+- `overall` weighs every task equally, not every category.
+
+Rates are fractions in [0, 1]; reports show them in percent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from crossagent.bench.results_store import EpisodeRow, ResultsStore
+from crossagent.tasks.task import CATEGORIES
+
+OVERALL = "overall"
+
+
+@dataclass(frozen=True)
+class CategoryMetrics:
+    category: str
+    tasks: int
+    episodes: int
+    errors: int
+    trials: int  # distinct trial indices
+    asr: float
+    asr_std: float
+    mini_tasks: int
+    asr_mini: float | None
+    avg_steps_success: float | None
+    avg_steps_all: float | None
+
+
+@dataclass(frozen=True)
+class TaskMetrics:
+    task_id: str
+    category: str
+    episodes: int
+    successes: int
+    errors: int
+    success_rate: float
+    avg_steps_success: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The metrics of one agent on one suite."""
+
+    agent: str
+    suite: str
+    categories: tuple[CategoryMetrics, ...]  # the suite's categories in their usual order
+    overall: CategoryMetrics
+    tasks: tuple[TaskMetrics, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(rows: Sequence[EpisodeRow], agent: str, suite: str, mini_ids: Collection[str] = ()) -> Summary:
+    """Metrics of `rows`, all episodes of `agent` on `suite` (at most one per task and trial)."""
+    if not rows:
+        raise ValueError(f"no stored episodes of agent {agent!r} on suite {suite!r}")
+    mini = set(mini_ids)
+    by_category: dict[str, list[EpisodeRow]] = defaultdict(list)
+    for row in rows:
+        by_category[row.category].append(row)
+    order = [c for c in CATEGORIES if c in by_category] + sorted(set(by_category) - set(CATEGORIES))
+    return Summary(
+        agent=agent,
+        suite=suite,
+        categories=tuple(category_metrics(c, by_category[c], mini) for c in order),
+        overall=category_metrics(OVERALL, rows, mini),
+        tasks=tuple(task_metrics(rows)),
+    )
+
+
+def category_metrics(category: str, rows: Sequence[EpisodeRow], mini_ids: Collection[str]) -> CategoryMetrics:
+    per_trial = per_trial_asr(rows)
+    mini_rows = [row for row in rows if row.task_id in mini_ids]
+    ok_steps = [row.steps for row in rows if row.error is None]
+    return CategoryMetrics(
+        category=category,
+        tasks=len({row.task_id for row in rows}),
+        episodes=len(rows),
+        errors=sum(row.error is not None for row in rows),
+        trials=len(per_trial),
+        asr=float(np.mean(per_trial)),
+        asr_std=float(np.std(per_trial)),
+        mini_tasks=len({row.task_id for row in mini_rows}),
+        asr_mini=float(np.mean(per_trial_asr(mini_rows))) if mini_rows else None,
+        avg_steps_success=_mean([row.steps for row in rows if row.success]),
+        avg_steps_all=_mean(ok_steps),
+    )
+
+
+def per_trial_asr(rows: Iterable[EpisodeRow]) -> list[float]:
+    """The fraction of successful tasks for each trial index, in trial order."""
+    by_trial: dict[int, list[bool]] = defaultdict(list)
+    for row in rows:
+        by_trial[row.trial].append(row.success)
+    return [float(np.mean(by_trial[trial])) for trial in sorted(by_trial)]
+
+
+def task_metrics(rows: Iterable[EpisodeRow]) -> list[TaskMetrics]:
+    """Success rate over trials of each task, in task id order."""
+    by_task: dict[str, list[EpisodeRow]] = defaultdict(list)
+    for row in rows:
+        by_task[row.task_id].append(row)
+    return [
+        TaskMetrics(
+            task_id=task_id,
+            category=group[0].category,
+            episodes=len(group),
+            successes=sum(row.success for row in group),
+            errors=sum(row.error is not None for row in group),
+            success_rate=sum(row.success for row in group) / len(group),
+            avg_steps_success=_mean([row.steps for row in group if row.success]),
+        )
+        for task_id, group in sorted(by_task.items())
+    ]
+
+
+def summaries_from_store(store: ResultsStore, suites: Collection[str],
+                         keys: Collection[tuple[str, int]] | None = None) -> list[Summary]:
+    """One summary per (agent, suite) stored for `suites`; `keys` keeps only those (task_id, trial)."""
+    summaries = []
+    for agent, suite in store.agents_and_suites():
+        if suite not in suites:
+            continue
+        rows = [row for row in store.episodes(agent, suite) if keys is None or (row.task_id, row.trial) in keys]
+        if rows:
+            summaries.append(summarize(rows, agent, suite, store.mini_ids(suite)))
+    return summaries
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if values else None
