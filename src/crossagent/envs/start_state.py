@@ -17,7 +17,8 @@ ITEMS = tuple(crafter.constants.items)
 MOBS = {"zombie": objects.Zombie, "skeleton": objects.Skeleton, "cow": objects.Cow}
 # The floor each mob is put on when its cell is not walkable.
 MOB_FLOOR = {"zombie": "grass", "skeleton": "path", "cow": "grass"}
-DAYLIGHT = {"day": 1.0, "night": 0.0}
+# "dusk" keeps zombies around: in full daylight the game despawns every zombie within ~25 steps.
+DAYLIGHT = {"day": 1.0, "dusk": 0.5, "night": 0.0}
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class StartState:
     inventory: dict[str, int] = field(default_factory=dict)
     blocks: tuple[Block, ...] = ()
     mobs: tuple[Mob, ...] = ()
-    daylight: str | None = None  # "day", "night" or None for the normal day cycle
+    daylight: str | None = None  # "day", "dusk", "night" or None for the normal day cycle
     player_offset: tuple[int, int] = (0, 0)
     clear_hostiles_within: int = 0  # remove zombies/skeletons this close (Manhattan) at the start
 

@@ -90,6 +90,7 @@ def _generate(args: argparse.Namespace) -> int:
     work_dir.mkdir(parents=True, exist_ok=True)
     steps = expert_steps(candidates, work_dir / "validation.sqlite", args.workers)
     suite = finalize(candidates, steps)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     suite.save(Path(args.out))
     dropped = len(candidates) - len(suite.tasks)
     print(f"{len(candidates)} candidates, {dropped} dropped (expert failed), {len(suite.tasks)} kept -> {args.out}")

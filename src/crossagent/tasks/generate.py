@@ -26,8 +26,9 @@ MAX_BUDGET = 1000
 
 
 def derive_budget(expert_steps: int) -> int:
-    """Room for a learner: twice the expert's steps plus 40, rounded up to 10, within 60..1000."""
-    return min(MAX_BUDGET, max(60, int(math.ceil((2 * expert_steps + 40) / 10) * 10)))
+    """Room for a learner and for unlucky dice: 2.5x the expert's steps plus 60, rounded up to 10,
+    within 100..1000."""
+    return min(MAX_BUDGET, max(100, int(math.ceil((2.5 * expert_steps + 60) / 10) * 10)))
 
 
 def candidate_tasks(templates: Iterable[Template] = TEMPLATES, world_seeds: tuple[int, ...] = WORLD_SEEDS) -> list[Task]:

@@ -316,13 +316,17 @@ def hostiles_within(state: PrivilegedState, distance: int) -> set[Cell]:
             if abs(m.pos[0] - px) + abs(m.pos[1] - py) <= distance}
 
 
-def sleep_until_rested(state: PrivilegedState, max_steps: int = 400) -> Behaviour:
-    """Sleep until the game wakes the player with full energy; fight whatever wakes it earlier."""
+def sleep_until_rested(state: PrivilegedState, max_steps: int = 400, clear_distance: int = 6) -> Behaviour:
+    """Sleep until the game wakes the player with full energy.
+
+    A zombie hits a sleeper for 7 instead of 2, so hostiles this close are fought first,
+    also after they woke the player.
+    """
     before = state.achievements["wake_up"]
     for _ in range(max_steps):
         if state.achievements["wake_up"] > before:
             return DONE
-        threats = hostiles_within(state, 1)
+        threats = hostiles_within(state, clear_distance)
         if threats and not state.sleeping:
             yield next_attack_action(state, threats)
         elif state.sleeping:
