@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from crossagent.actions.minecraft import cli as minecraft_cli
+from crossagent import demo
 from crossagent.bench import cli as bench_cli
 from crossagent.tasks import cli as tasks_cli
 
@@ -13,7 +14,7 @@ from crossagent.tasks import cli as tasks_cli
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (tasks_cli, bench_cli, minecraft_cli):
+    for module in (demo, tasks_cli, bench_cli, minecraft_cli):
         module.register(commands)
     return parser
 

@@ -47,7 +47,7 @@ def test_image_and_text_can_be_switched_off():
     ({"blocks": [["marble", 1, 1]]}, "unknown material 'marble'"),
     ({"mobs": [["dragon", 1, 1]]}, "unknown mob 'dragon'"),
     ({"mobs": [["cow", 0, 0]]}, "is the player's cell"),
-    ({"daylight": "dusk"}, "start.daylight: 'dusk'"),
+    ({"daylight": "twilight"}, "start.daylight: 'twilight'"),
     ({"weather": "rain"}, "unknown field(s) weather"),
     ({"blocks": [["tree", 1]]}, "start: malformed entry"),
 ])

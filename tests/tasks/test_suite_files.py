@@ -74,3 +74,13 @@ def test_cli_reports_unknown_ids_and_bad_files(tmp_path, capsys):
     bad = write_suite(tmp_path, [{**GOOD_TASK, "budget": -5}])
     assert main(["tasks", "list", "--suite-file", str(bad)]) == 2
     assert "budget: -5" in capsys.readouterr().err
+
+
+def test_validate_fails_and_names_a_task_the_expert_cannot_solve(tmp_path, capsys):
+    impossible = {**GOOD_TASK, "id": "embodied.impossible", "budget": 30,
+                  "start": {"blocks": [["diamond", 2, 0]]}, "success": {"kind": "gain", "item": "diamond"}}
+    path = write_suite(tmp_path, [GOOD_TASK, impossible])
+    code = main(["tasks", "validate", "--suite-file", str(path), "--workers", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "validated 2 tasks: expert solved 1" in out and "UNSOLVED embodied.impossible" in out

@@ -11,6 +11,7 @@ from crossagent.tasks.predicates import Achieve, AllOf, Gain, Predicate, Reach, 
 from crossagent.tasks.task import Task
 
 MAX_REPLANS = 8
+NEED_THRESHOLD = 2  # drink/food at or below this (energy one below) interrupts the plan
 
 
 def plan_for(state: PrivilegedState, goal: Predicate) -> b.Behaviour:
@@ -43,9 +44,10 @@ def achieve(state: PrivilegedState, name: str, count: int = 1) -> b.Behaviour:
             outcome = yield from b.sleep_until_rested(state)
         elif name == "eat_plant":
             outcome = yield from eat_plant(state)
+        elif name == "collect_drink":
+            outcome = yield from b.collect(state, "water")
         elif kind == "collect":
-            outcome = yield from b.collect(state, b.SOURCE_OF[what]) if what == "drink" else \
-                (yield from b.obtain(state, what, state.inventory[what] + 1))
+            outcome = yield from b.obtain(state, what, state.inventory[what] + 1)
         elif kind == "place":
             outcome = b.DONE
             for item, n in b.PLACE[what]["uses"].items():
@@ -98,8 +100,20 @@ def all_of(state: PrivilegedState, parts: tuple[Predicate, ...]) -> b.Behaviour:
     return last
 
 
+def needs_care(state: PrivilegedState) -> b.Behaviour | None:
+    """A behaviour that restores a vital running out (drink, food, energy), or None."""
+    if state.inventory["drink"] <= NEED_THRESHOLD and b.cells_of(state, "water"):
+        return b.collect(state, "water")
+    if state.inventory["food"] <= NEED_THRESHOLD and state.mobs(objects.Cow):
+        return b.defeat(state, "cow", wait_steps=0)
+    if state.inventory["energy"] <= NEED_THRESHOLD - 1:
+        return b.sleep_until_rested(state)
+    return None
+
+
 class ExpertAgent:
-    """Reads the privileged state; hits an adjacent zombie first, then follows the task's plan."""
+    """Reads the privileged state. Reflexes first (hit an adjacent zombie, restore a vital that
+    runs out), then the task's plan."""
 
     name = "expert"
     uses_privileged_state = True
@@ -109,12 +123,14 @@ class ExpertAgent:
     def __init__(self) -> None:
         self._task: Task | None = None
         self._plan: b.Behaviour | None = None
+        self._care: b.Behaviour | None = None
         self._replans = 0
         self.last_outcome: b.Outcome | None = None
 
     def reset(self, task: Task, seed: int) -> None:
         self._task = task
         self._plan = None
+        self._care = None
         self._replans = 0
         self.last_outcome = None
 
@@ -125,6 +141,13 @@ class ExpertAgent:
                    if state.player.distance(z) <= 1}
         if zombies and not state.sleeping:
             return b.next_attack_action(state, zombies)
+        if self._care is None:
+            self._care = needs_care(state)
+        if self._care is not None:
+            try:
+                return next(self._care)
+            except StopIteration:
+                self._care = None
         while self._replans <= MAX_REPLANS:
             if self._plan is None:
                 self._plan = plan_for(state, self._task.success)
