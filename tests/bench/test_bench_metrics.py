@@ -79,3 +79,20 @@ def test_summaries_from_store_per_agent_with_a_key_filter(tmp_path):
         only_trial_0 = summaries_from_store(store, {"s"}, keys={(t, 0) for t in EPISODES})
         assert only_trial_0[0].overall.episodes == 4
         assert only_trial_0[0].overall.asr == pytest.approx(0.5) and only_trial_0[0].overall.asr_std == 0.0
+
+
+def test_reply_metrics_from_stored_level_counts():
+    def row(task_id, calls, executed, contained):
+        extra = {"calls": calls, "steps": sum(executed.values()), "invalid_steps": executed.get("invalid", 0),
+                 "executed": executed, "contained": contained}
+        return EpisodeRow("lv", "s", task_id, 0, "craft", seed=0, success=True, steps=extra["steps"], extra=extra)
+
+    rows = [row("A", 2, {"skill": 10}, {"skill": 10, "raw": 4}),
+            row("B", 4, {"raw": 3, "invalid": 1}, {"raw": 4})]
+    craft = summarize(rows, "lv", "s").categories[0]
+    assert craft.steps_per_call == pytest.approx(14 / 6)
+    assert craft.invalid_rate == pytest.approx(1 / 14)
+    assert craft.executed_share == pytest.approx({"invalid": 1 / 14, "raw": 3 / 14, "skill": 10 / 14})
+    assert craft.contained_share == pytest.approx({"raw": 8 / 14, "skill": 10 / 14})
+    plain = summarize(hand_made_rows(), "me", "s", MINI).categories[0]
+    assert plain.steps_per_call is None and plain.executed_share is None

@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crossagent.actions.minecraft.coa import ChainOfAction, parse_chain_of_action
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 from crossagent.actions.minecraft.grounding import GroundingAction
 from crossagent.actions.minecraft.text_action import TextAction
 

@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crossagent.actions.minecraft.env_action import make_action, pixels_to_degrees
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 from crossagent.actions.minecraft.motion_labeller import (
     ATOMS,
     MotionSegment,

@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from crossagent.actions.minecraft.camera_quantizer import COARSE_QUANTIZER, FINE_QUANTIZER
 from crossagent.actions.minecraft.env_action import BUTTONS, actions_equal, is_null, make_action, pressed_buttons
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 from crossagent.actions.minecraft.raw_tokens import (
     BUTTON_GROUPS,
     RawTokenCodec,

@@ -12,7 +12,7 @@ from crossagent.actions.minecraft.env_action import (
     pixels_to_degrees,
     pressed_buttons,
 )
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 from crossagent.actions.minecraft.text_action import TextAction, parse_text_action
 
 

@@ -20,7 +20,25 @@ AGENTS: dict[str, Callable[[], Agent]] = {
 }
 
 
+def _oracle(level: str) -> Agent:
+    from crossagent.agents.level_agent import LevelAgent
+    from crossagent.agents.oracle import OraclePolicy
+
+    return LevelAgent(OraclePolicy(level), mode="dynamic")
+
+
+def require_known_agent(name: str) -> None:
+    """Raise ValueError unless `name` is `expert`, `random`, or `oracle:LEVEL`."""
+    from crossagent.actions.levels import LEVELS
+
+    kind, _, level = name.partition(":")
+    if name in AGENTS or (kind == "oracle" and level in LEVELS):
+        return
+    known = [*sorted(AGENTS), *(f"oracle:{level}" for level in LEVELS)]
+    raise ValueError(f"unknown agent {name!r} (known: {', '.join(known)})")
+
+
 def make_agent(name: str) -> Agent:
-    if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r} (known: {', '.join(sorted(AGENTS))})")
-    return AGENTS[name]()
+    require_known_agent(name)
+    kind, _, level = name.partition(":")
+    return _oracle(level) if kind == "oracle" else AGENTS[name]()

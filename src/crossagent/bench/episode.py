@@ -64,6 +64,9 @@ def run_episode(env: CrafterEnv, agent: Agent, task: Task, trial: int, record_fr
         if terminated or truncated:
             result.died = terminated
             break
+    episode_stats = getattr(agent, "episode_stats", None)
+    if episode_stats is not None:
+        result.extra = episode_stats()
     final = state.progress()
     result.unlocked = sorted(name for name, count in final.achievements.items() if count > start.achievements[name])
     result.wall_time = time.perf_counter() - started

@@ -15,6 +15,11 @@ Definitions, per category and `overall` (all tasks of the summary together):
 - avg steps (all): mean steps of the episodes that did not raise (a failure ran until its
   budget or death); None when every episode raised.
 - `overall` weighs every task equally, not every category.
+- steps per call: for agents that answer through replies (level agents), primitive steps
+  divided by policy calls over the episodes; invalid %: the share of steps spent waiting
+  after a reply that could not execute. None for agents without replies.
+- executed share / contained share: per level, the share of steps that executed that level /
+  whose reply contained that level (CrossAgent's action distribution).
 
 Rates are fractions in [0, 1]; reports show them in percent.
 """
@@ -46,6 +51,10 @@ class CategoryMetrics:
     asr_mini: float | None
     avg_steps_success: float | None
     avg_steps_all: float | None
+    steps_per_call: float | None = None
+    invalid_rate: float | None = None
+    executed_share: dict[str, float] | None = None
+    contained_share: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,31 @@ def category_metrics(category: str, rows: Sequence[EpisodeRow], mini_ids: Collec
         asr_mini=float(np.mean(per_trial_asr(mini_rows))) if mini_rows else None,
         avg_steps_success=_mean([row.steps for row in rows if row.success]),
         avg_steps_all=_mean(ok_steps),
+        **reply_metrics(rows),
     )
+
+
+def reply_metrics(rows: Sequence[EpisodeRow]) -> dict:
+    """Steps per call, invalid rate and level shares, from the level counts stored with episodes."""
+    stats = [row.extra for row in rows if row.extra and "calls" in row.extra]
+    steps = sum(s["steps"] for s in stats)
+    if not stats or not steps:
+        return {}
+    calls = sum(s["calls"] for s in stats)
+
+    def share(key: str) -> dict[str, float]:
+        totals: dict[str, int] = defaultdict(int)
+        for s in stats:
+            for level, count in s[key].items():
+                totals[level] += count
+        return {level: count / steps for level, count in sorted(totals.items())}
+
+    return {
+        "steps_per_call": steps / calls if calls else None,
+        "invalid_rate": sum(s["invalid_steps"] for s in stats) / steps,
+        "executed_share": share("executed"),
+        "contained_share": share("contained"),
+    }
 
 
 def per_trial_asr(rows: Iterable[EpisodeRow]) -> list[float]:

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from crossagent.bench.metrics import CategoryMetrics, Summary  # noqa: E402
 
 HEADER = ("Agent", "Category", "Tasks", "Episodes", "Errors", "Steps (success)", "Steps (all)", "ASR mini %",
-          "ASR all % ± std")
+          "ASR all % ± std", "Steps/call", "Invalid %")
 REPORT_FILES = {"markdown": "summary.md", "json": "summary.json", "chart": "summary.png"}
 
 
@@ -112,7 +112,8 @@ def write_report(summaries: Sequence[Summary], out_dir: str | Path) -> dict[str,
 def _row(agent: str, metrics: CategoryMetrics) -> list[str]:
     return [agent, metrics.category, str(metrics.tasks), str(metrics.episodes), str(metrics.errors),
             _number(metrics.avg_steps_success), _number(metrics.avg_steps_all), _percent(metrics.asr_mini),
-            f"{_percent(metrics.asr)} ± {_percent(metrics.asr_std)}"]
+            f"{_percent(metrics.asr)} ± {_percent(metrics.asr_std)}", _number(metrics.steps_per_call),
+            _percent(metrics.invalid_rate)]
 
 
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 2) -> str:

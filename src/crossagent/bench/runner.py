@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from crossagent.agents.registry import AGENTS, make_agent
+from crossagent.agents.registry import make_agent, require_known_agent
 from crossagent.bench.episode import EpisodeResult, make_env, run_episode, trial_seed
 from crossagent.bench.metrics import Summary, summarize
 from crossagent.bench.results_store import ResultsStore
@@ -60,8 +60,7 @@ def run_benchmark(agent_name: str, tasks: Sequence[Task], trials: int, workers: 
     `workers=1` runs in this process. An episode that raises is stored with its traceback
     (a failure) and the run goes on; `retry_errors` runs such stored episodes again.
     """
-    if agent_name not in AGENTS:
-        raise ValueError(f"unknown agent {agent_name!r} (known: {', '.join(sorted(AGENTS))})")
+    require_known_agent(agent_name)
     if not tasks:
         raise ValueError("no tasks to run")
     planned = {(task.id, trial) for task in tasks for trial in range(first_trial, first_trial + trials)}

@@ -6,7 +6,7 @@
 2. Rendering at night draws noise from the world's RNG, so an extra render changes the
    future. Stepping here never renders; `render()` saves and restores the RNG state.
 3. A reset regenerates the world (~0.65 s). Generated worlds are snapshotted per seed and
-   restored by copy (~1 ms).
+   restored by copy (~1 ms). The snapshots are shared by every env of the process.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from crafter import objects, worldgen
 
 WORLD_AREA = (64, 64)
 VIEW_GRID = (9, 9)
+SNAPSHOT_CACHE_SIZE = 64  # generated worlds kept per process (~50 kB each)
+_snapshots: OrderedDict[int, crafter.engine.World] = OrderedDict()
 
 
 class DeterministicCrafter(crafter.Env):
     """Stock Crafter rules; deterministic stepping, snapshot resets, optional fixed daylight."""
 
-    def __init__(self, image_size: int = 64, length: int = 10000, snapshot_cache_size: int = 64):
+    def __init__(self, image_size: int = 64, length: int = 10000):
         super().__init__(area=WORLD_AREA, view=VIEW_GRID, size=(image_size, image_size),
                          reward=True, length=length, seed=0)
         self.fixed_daylight: float | None = None
-        self._snapshots: OrderedDict[int, crafter.engine.World] = OrderedDict()
-        self._snapshot_cache_size = snapshot_cache_size
 
     # --- reset -----------------------------------------------------------------------
     def reset_world(self, world_seed: int, dynamics_seed: int, fixed_daylight: float | None = None) -> None:
@@ -49,7 +49,7 @@ class DeterministicCrafter(crafter.Env):
         self._unlocked = set()
 
     def _generated_world(self, world_seed: int) -> crafter.engine.World:
-        snapshot = self._snapshots.get(world_seed)
+        snapshot = _snapshots.get(world_seed)
         if snapshot is None:
             world = crafter.engine.World(WORLD_AREA, crafter.constants.materials, (12, 12))
             world.reset(seed=world_seed)
@@ -58,11 +58,11 @@ class DeterministicCrafter(crafter.Env):
             world.add(player)
             worldgen.generate_world(world, player)
             snapshot = world
-            self._snapshots[world_seed] = snapshot
-            if len(self._snapshots) > self._snapshot_cache_size:
-                self._snapshots.popitem(last=False)
+            _snapshots[world_seed] = snapshot
+            if len(_snapshots) > SNAPSHOT_CACHE_SIZE:
+                _snapshots.popitem(last=False)
         else:
-            self._snapshots.move_to_end(world_seed)
+            _snapshots.move_to_end(world_seed)
         return copy.deepcopy(snapshot)
 
     def _set_world(self, world: crafter.engine.World) -> None:
@@ -70,6 +70,15 @@ class DeterministicCrafter(crafter.Env):
         self._local_view._world = world
         self._sem_view._world = world
         self._player = next(obj for obj in world.objects if isinstance(obj, objects.Player))
+
+    def copy_state_to(self, other: "DeterministicCrafter") -> None:
+        """Make `other` an independent copy of this game as it is now (for look-ahead)."""
+        other._set_world(copy.deepcopy(self._world))
+        other._episode = self._episode
+        other._step = self._step
+        other.fixed_daylight = self.fixed_daylight
+        other._last_health = self._last_health
+        other._unlocked = set(self._unlocked)
 
     # --- stepping ----------------------------------------------------------------------
     def _obs(self) -> None:

@@ -91,6 +91,11 @@ class PrivilegedState:
     def mobs(self, kind: type | tuple[type, ...] = (objects.Zombie, objects.Skeleton, objects.Cow)) -> list:
         return [obj for obj in self.world.objects if isinstance(obj, kind) and obj.health > 0]
 
+    def copy_into(self, scratch: DeterministicCrafter) -> "PrivilegedState":
+        """A detached copy of the game in `scratch`: stepping it never touches this one."""
+        self._game.copy_state_to(scratch)
+        return PrivilegedState(scratch)
+
     def progress(self) -> Progress:
         return Progress(
             step=self.step,

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 from crossagent.actions.minecraft.grounding import GroundingAction, parse_grounding
 from crossagent.actions.minecraft.motion_labeller import parse_motion
 from crossagent.actions.minecraft.text_action import TextAction, parse_text_action

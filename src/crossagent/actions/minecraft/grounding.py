@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 
 TAG = "Grounding:"
 OBJECT_REF_START, OBJECT_REF_END = "<|object_ref_start|>", "<|object_ref_end|>"

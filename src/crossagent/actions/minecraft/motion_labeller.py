@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crossagent.actions.minecraft.env_action import camera_of
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 
 TAG = "Motion:"
 NO_OP = "no_op"

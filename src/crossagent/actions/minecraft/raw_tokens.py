@@ -14,7 +14,7 @@ from typing import Any
 
 from crossagent.actions.minecraft.camera_quantizer import FINE_QUANTIZER, CameraQuantizer
 from crossagent.actions.minecraft.env_action import EnvAction, camera_of, make_action
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 
 # Options of each button group; value 0 (None) is "nothing pressed in this group".
 BUTTON_GROUPS: dict[str, tuple[str | None, ...]] = {

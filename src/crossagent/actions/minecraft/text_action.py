@@ -21,7 +21,7 @@ from crossagent.actions.minecraft.env_action import (
     make_action,
     pixels_to_degrees,
 )
-from crossagent.actions.minecraft.errors import ParseError
+from crossagent.actions.parse_error import ParseError
 
 TAG = "Action:"
 # `middle` is not in the spec's grammar, but the released encoder writes it for

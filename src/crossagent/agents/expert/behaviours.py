@@ -350,3 +350,21 @@ def survive(state: PrivilegedState, steps: int, guard_distance: int = 3) -> Beha
         else:
             yield NOOP
     return DONE
+
+
+def explore(state: PrivilegedState, distance: int = 8, max_steps: int = 40) -> Behaviour:
+    """Walk to a reachable cell about `distance` away, in a direction that changes with time and place.
+
+    The choice uses a hash of the position and step, never the world's RNG, so exploring does
+    not change the game's future.
+    """
+    origin = state.position
+    directions = [(1, 0), (-1, 0), (0, 1), (0, -1)]
+    first = (origin[0] * 31 + origin[1] * 17 + state.step) % len(directions)
+    for turn in range(len(directions)):
+        dx, dy = directions[(first + turn) % len(directions)]
+        goal = (origin[0] + dx * distance, origin[1] + dy * distance)
+        near = lambda c, g=goal: abs(c[0] - g[0]) + abs(c[1] - g[1]) <= distance // 2  # noqa: E731
+        if shortest_path(state, near, max_cost=3 * distance) is not None:
+            return (yield from go_to(state, near, "an unexplored area", max_steps))
+    return failed("nowhere to explore")

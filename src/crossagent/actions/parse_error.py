@@ -1,4 +1,4 @@
-"""The value every Minecraft parser returns instead of raising."""
+"""The value every action parser (Crafter levels, Minecraft codecs) returns instead of raising."""
 
 from __future__ import annotations
 

@@ -1,0 +1,212 @@
+"""Level `grounding` (`Grounding:`): a verb and a point on the current image.
+
+    Grounding: collect <|object_ref_start|>tree<|object_ref_end|><|point_start|>(412,530)<|point_end|>
+
+Points are on a 0–999 scale of the observation image (x = column, y = row); the label is
+optional. `explore` and `no-op` carry no point. The executor maps the point to the world cell
+it shows, walks there and acts on it until the target changes or dies; a point that shows
+nothing the verb can act on is a failed action with its reason, never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import crafter
+from crafter import objects
+
+from crossagent.actions.executor import Executor, done, failed, from_outcome
+from crossagent.actions.parse_error import ParseError
+from crossagent.agents.expert import behaviours as b
+from crossagent.agents.expert.pathing import DIRECTIONS, adjacent_to, step_cost
+from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.privileged_state import PrivilegedState
+from crossagent.envs.view_geometry import cell_at_point
+
+NAME = "grounding"
+TAG = "Grounding:"
+OBJECT_REF = ("<|object_ref_start|>", "<|object_ref_end|>")
+POINT_REF = ("<|point_start|>", "<|point_end|>")
+PLACEABLE = tuple(crafter.constants.place)
+MAKEABLE = tuple(crafter.constants.make)
+VERBS = ("collect", "drink", "attack", "eat", "approach", "explore", "no-op",
+         *(f"place {name}" for name in PLACEABLE), *(f"make {item.replace('_', ' ')}" for item in MAKEABLE))
+VERBS_WITHOUT_POINT = ("explore", "no-op")
+ALIASES = {"mine": "collect", "kill": "attack", "noop": "no-op", "no op": "no-op", "go to": "approach",
+           "move to": "approach"}
+MOB_NAMES = {objects.Zombie: "zombie", objects.Skeleton: "skeleton", objects.Cow: "cow", objects.Plant: "plant",
+             objects.Arrow: "arrow"}
+_GROUNDING = re.compile(
+    r"^(?P<verb>[a-z][a-z \-]*?)\s*"
+    r"(?:<\|object_ref_start\|>(?P<label>[^<]*)<\|object_ref_end\|>)?\s*"
+    r"(?:<\|point_start\|>\s*\(\s*(?P<x>-?\d+)\s*,\s*(?P<y>-?\d+)\s*\)\s*<\|point_end\|>)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Grounding:
+    verb: str
+    point: tuple[int, int] | None = None
+    label: str | None = None
+
+
+def parse(body: str) -> Grounding | ParseError:
+    """The text after `Grounding:`."""
+    match = _GROUNDING.match(body.strip())
+    if not match:
+        return ParseError(f"not `VERB [<|object_ref_start|>LABEL<|object_ref_end|>]<|point_start|>(X,Y)<|point_end|>`: "
+                          f"{body.strip()!r}", body)
+    verb = re.sub(r"\s+", " ", match["verb"].lower().replace("_", " ")).strip()
+    verb = ALIASES.get(verb, verb)
+    if verb not in VERBS:
+        return ParseError(f"unknown grounding verb {verb!r} (known: {', '.join(VERBS)})", body)
+    label = match["label"].strip() if match["label"] is not None else None
+    if match["x"] is None:
+        if verb not in VERBS_WITHOUT_POINT:
+            return ParseError(f"grounding verb {verb!r} needs a point", body)
+        return Grounding(verb, None, label or None)
+    point = (int(match["x"]), int(match["y"]))
+    if not all(0 <= v <= 999 for v in point):
+        return ParseError(f"point {point} is outside the 0..999 image scale", body)
+    if verb in VERBS_WITHOUT_POINT:
+        return ParseError(f"grounding verb {verb!r} takes no point", body)
+    return Grounding(verb, point, label or None)
+
+
+def to_text(action: Grounding) -> str:
+    text = f"{TAG} {action.verb}"
+    if action.label:
+        text += f" {OBJECT_REF[0]}{action.label}{OBJECT_REF[1]}"
+    if action.point is not None:
+        text += f"{' ' if not action.label else ''}{POINT_REF[0]}({action.point[0]},{action.point[1]}){POINT_REF[1]}"
+    return text
+
+
+def label_of(state: PrivilegedState, cell: tuple[int, int]) -> str | None:
+    """What a cell shows, as a grounding label: a creature's name or the material."""
+    material, obj = state.world[cell]
+    if obj is not None and not isinstance(obj, objects.Player):
+        return MOB_NAMES.get(type(obj), type(obj).__name__.lower())
+    return material
+
+
+def execute(action: Grounding, state: PrivilegedState, image_size: int) -> Executor:
+    if action.verb == "no-op":
+        yield b.NOOP
+        return done()
+    if action.verb == "explore":
+        return from_outcome((yield from b.explore(state)))
+    cell = cell_at_point(state.position, action.point, image_size)
+    if cell is None:
+        return failed(f"point {action.point} shows no world cell (inventory bar or border)")
+    material, obj = state.world[cell]
+    shown = label_of(state, cell)
+    if action.verb == "approach":
+        if cell == state.position:
+            return done("already there")
+        return from_outcome((yield from b.go_to(state, adjacent_to({cell}), shown or "the point")))
+    if action.verb in ("attack", "eat"):
+        return (yield from _fight(action.verb, state, obj, shown))
+    if action.verb in ("collect", "drink"):
+        return (yield from _collect(action.verb, state, cell, material, obj))
+    if action.verb.startswith("place "):
+        return (yield from _place(action.verb.removeprefix("place "), state, cell))
+    return (yield from _make(action.verb.removeprefix("make ").replace(" ", "_"), state, cell, material))
+
+
+def _fight(verb: str, state: PrivilegedState, target, shown: str | None) -> Executor:
+    wanted = (objects.Cow, objects.Plant) if verb == "eat" else (objects.Zombie, objects.Skeleton, objects.Cow)
+    if not isinstance(target, wanted):
+        return failed(f"the point shows {shown}, nothing to {verb}")
+    if isinstance(target, objects.Plant):
+        if not target.ripe:
+            return failed("the sapling is not ripe")
+        cell = (int(target.pos[0]), int(target.pos[1]))
+        outcome = yield from b.go_to(state, adjacent_to({cell}), "the plant")
+        if not outcome.done:
+            return from_outcome(outcome)
+        yield from b.face(state, cell)
+        yield b.DO
+        return done("ate the plant")
+    while not target.removed and target.health > 0:
+        yield b.next_attack_action(state, {(int(target.pos[0]), int(target.pos[1]))})
+    return done(f"defeated the {shown}")
+
+
+def _collect(verb: str, state: PrivilegedState, cell, material: str | None, obj) -> Executor:
+    if obj is not None and not isinstance(obj, objects.Player):
+        return failed(f"the point shows a {label_of(state, cell)}, not something to {verb}")
+    if verb == "drink" and material != "water":
+        return failed(f"the point shows {material}, not water")
+    rule = crafter.constants.collect.get(material)
+    if rule is None or (verb == "collect" and material == "water"):
+        return failed(f"the point shows {material}, nothing to collect")
+    missing = [tool for tool, n in rule["require"].items() if state.inventory[tool] < n]
+    if missing:
+        return failed(f"collecting {material} needs {', '.join(missing)}")
+    achievement = f"collect_{next(iter(rule['receive']))}"
+    before = state.achievements[achievement]
+    outcome = yield from face_cell(state, cell)
+    if not outcome.ok:
+        return outcome
+    for _ in range(30):  # grass gives a sapling one time in ten
+        yield b.DO
+        if state.achievements[achievement] > before or state.material(cell) != material:
+            return done(f"collected {next(iter(rule['receive']))}")
+        if state.facing_cell != cell:
+            return failed("something moved the player off the target")
+    return failed(f"{material} gave nothing in 30 tries")
+
+
+def _place(name: str, state: PrivilegedState, cell) -> Executor:
+    rule = crafter.constants.place[name]
+    material, obj = state.world[cell]
+    if material not in rule["where"] or obj is not None or cell == state.position:
+        return failed(f"cannot place {name} on {label_of(state, cell)}")
+    missing = [item for item, n in rule["uses"].items() if state.inventory[item] < n]
+    if missing:
+        return failed(f"placing {name} needs {', '.join(missing)}")
+    outcome = yield from face_cell(state, cell)
+    if not outcome.ok:
+        return outcome
+    yield ACTION_NAMES.index(f"place_{name}")
+    return done(f"placed {name}") if state.material(cell) == name or state.object_at(cell) else failed(
+        f"placing {name} had no effect")
+
+
+def _make(item: str, state: PrivilegedState, cell, material: str | None) -> Executor:
+    rule = crafter.constants.make[item]
+    if material not in rule["nearby"]:
+        return failed(f"the point shows {material}, not a {' or '.join(rule['nearby'])} to make {item} at")
+    missing = [k for k, n in rule["uses"].items() if state.inventory[k] < n]
+    if missing:
+        return failed(f"making {item} needs {', '.join(missing)}")
+    stations = list(rule["nearby"])
+    near_target = lambda c: max(abs(c[0] - cell[0]), abs(c[1] - cell[1])) <= 1 and b.stations_near(state, c, stations)  # noqa: E731
+    outcome = yield from b.go_to(state, near_target, f"the {material}")
+    if not outcome.done:
+        return from_outcome(outcome)
+    return from_outcome((yield from b.make(state, item)))
+
+
+def face_cell(state: PrivilegedState, cell) -> Executor:
+    """Stand next to `cell` facing it; a walkable cell is faced by stepping toward it from two away."""
+    if state.facing_cell == cell:
+        return done()
+    if step_cost(state, cell, allow_clearing=False) is None or state.object_at(cell) is not None:
+        outcome = yield from b.go_to(state, adjacent_to({cell}), "the target")
+        if not outcome.done:
+            return from_outcome(outcome)
+        return from_outcome((yield from b.face(state, cell)))
+    # Walkable target: arrive at cell - d moving in direction d.
+    starts = {(cell[0] - 2 * dx, cell[1] - 2 * dy): (dx, dy) for dx, dy in DIRECTIONS
+              if step_cost(state, (cell[0] - dx, cell[1] - dy), allow_clearing=False) == 1}
+    if not starts:
+        return failed("no free cell to approach the target from")
+    outcome = yield from b.go_to(state, lambda c: c in starts or (c == state.position and state.facing_cell == cell),
+                                 "a cell facing the target")
+    if not outcome.done:
+        return from_outcome(outcome)
+    if state.facing_cell != cell:
+        yield DIRECTIONS[starts[state.position]]
+    return done() if state.facing_cell == cell else failed("could not face the target")

@@ -1,0 +1,91 @@
+"""Level `skill` (`Skill:`): a short subgoal sentence from a fixed, documented set.
+
+Each skill composes the expert's behaviours until done, failed or out of budget. A skill does
+its own subgoal only: `make stone pickaxe` fails with the reason "needs stone" instead of
+mining; choosing the order of skills is the policy's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from crossagent.actions.executor import Executor, from_outcome
+from crossagent.actions.parse_error import ParseError
+from crossagent.agents.expert import behaviours as b
+from crossagent.agents.expert.pathing import shortest_path
+from crossagent.envs.privileged_state import PrivilegedState
+
+NAME = "skill"
+TAG = "Skill:"
+COLLECTABLE = {"wood": "tree", "stone": "stone", "coal": "coal", "iron": "iron", "diamond": "diamond",
+               "sapling": "grass"}
+TOOLS = ("wood pickaxe", "stone pickaxe", "iron pickaxe", "wood sword", "stone sword", "iron sword")
+SKILLS: tuple[str, ...] = (
+    *(f"collect {item}" for item in COLLECTABLE), "drink water", "eat cow",
+    "place table", "place furnace", "place stone", "place plant",
+    *(f"make {tool}" for tool in TOOLS), "defeat zombie", "defeat skeleton", "sleep", "explore",
+)
+# Words models use for the same subgoal; applied word by word before matching.
+WORD_ALIASES = {"chop": "collect", "gather": "collect", "mine": "collect", "get": "collect", "craft": "make",
+                "build": "make", "kill": "defeat", "fight": "defeat", "wooden": "wood", "trees": "wood",
+                "tree": "wood", "crafting": "", "a": "", "an": "", "the": "", "some": "", "down": "",
+                "put": "place", "zombies": "zombie", "skeletons": "skeleton", "cows": "cow", "rest": "sleep"}
+SENTENCE_ALIASES = {"collect drink": "drink water", "collect water": "drink water", "make table": "place table",
+                    "make furnace": "place furnace", "place sapling": "place plant", "plant sapling": "place plant",
+                    "defeat cow": "eat cow", "go to sleep": "sleep"}
+
+
+@dataclass(frozen=True)
+class Skill:
+    sentence: str
+
+
+def parse(body: str) -> Skill | ParseError:
+    """The text after `Skill:`."""
+    words = re.sub(r"[^a-z ]", " ", body.lower()).split()
+    words = [WORD_ALIASES.get(word, word) for word in words]
+    sentence = " ".join(word for word in words if word)
+    sentence = SENTENCE_ALIASES.get(sentence, sentence)
+    if sentence not in SKILLS:
+        return ParseError(f"unknown skill {body.strip()!r} (known: {', '.join(SKILLS)})", body)
+    return Skill(sentence)
+
+
+def to_text(skill: Skill) -> str:
+    return f"{TAG} {skill.sentence}"
+
+
+def execute(skill: Skill, state: PrivilegedState, image_size: int) -> Executor:
+    return from_outcome((yield from _behaviour(skill.sentence)(state)))
+
+
+def _behaviour(sentence: str) -> Callable[[PrivilegedState], b.Behaviour]:
+    verb, _, what = sentence.partition(" ")
+    if verb == "collect":
+        return lambda state: b.collect(state, COLLECTABLE[what])
+    if sentence == "drink water":
+        return lambda state: b.collect(state, "water")
+    if sentence == "eat cow":
+        return lambda state: b.defeat(state, "cow", wait_steps=10)
+    if verb == "defeat":
+        return lambda state: b.defeat(state, what, wait_steps=10)
+    if sentence == "place furnace":
+        return _place_furnace
+    if verb == "place":
+        return lambda state: b.place(state, what)
+    if verb == "make":
+        return lambda state: b.make(state, what.replace(" ", "_"))
+    if sentence == "sleep":
+        return b.sleep_until_rested
+    return b.explore
+
+
+def _place_furnace(state: PrivilegedState) -> b.Behaviour:
+    """A furnace is only useful next to a table: go to one first when there is one in reach."""
+    if shortest_path(state, lambda c: b.stations_near(state, c, ["table"]), max_cost=b.STATION_SEARCH_COST):
+        outcome = yield from b.go_to(state, lambda c: b.stations_near(state, c, ["table"]), "the table")
+        if not outcome.done:
+            return outcome
+    return (yield from b.place(state, "furnace"))

@@ -1,0 +1,201 @@
+"""Oracle policies: the expert decides, the reply speaks only one level (the HA ceiling table).
+
+Each call simulates a fresh expert on a copy of the game (`look_ahead`) and describes what
+it does next in the level's words:
+- raw:       its next primitive action.
+- motion:    its next action and how many times in a row it repeats it.
+- grounding: the next thing it acts on (collect, drink, attack, eat, place, make) as a point on
+             the current image; if that is out of view, the farthest cell of its path still in
+             view to approach; `explore` if it goes nowhere visible.
+- skill:     the next achievement or inventory gain it makes, as a skill sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crafter import objects
+
+from crossagent.actions import grounding, motion, raw, skill
+from crossagent.actions.levels import LEVELS
+from crossagent.agents.expert.expert_agent import ExpertAgent
+from crossagent.envs.crafter_env import ACTION_NAMES, Observation
+from crossagent.envs.crafter_world import DeterministicCrafter
+from crossagent.envs.privileged_state import PrivilegedState, Progress
+from crossagent.envs.view_geometry import point_of_cell
+from crossagent.tasks.predicates import Achieve, AllOf, Gain, Predicate
+from crossagent.tasks.task import Task
+
+HORIZON = {"raw": 1, "motion": motion.MAX_REPEAT, "grounding": 80, "skill": 200}
+INTERACTIONS = {"do"} | {name for name in ACTION_NAMES if name.startswith(("place_", "make_"))}
+COLLECT_VERB = {"water": "drink"}
+SKILL_OF_EVENT = {"collect_drink": "drink water", "wake_up": "sleep", "eat_cow": "eat cow",
+                  **{f"collect_{item}": f"collect {item}" for item in skill.COLLECTABLE}}
+
+
+@dataclass
+class Step:
+    """One simulated expert step: where it stood and faced, what it did, where it ended, what it unlocked."""
+
+    position: tuple[int, int]
+    facing_cell: tuple[int, int]
+    action: str
+    arrived: tuple[int, int]
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def moved(self) -> bool:
+        return self.arrived != self.position
+
+
+def sentence_of_event(event: str) -> str | None:
+    """The skill that an achievement event completes, if any."""
+    if event in SKILL_OF_EVENT:
+        return SKILL_OF_EVENT[event]
+    verb, _, what = event.partition("_")
+    sentence = f"{verb} {what.replace('_', ' ')}"
+    return sentence if sentence in skill.SKILLS else None
+
+
+def remaining_goal(goal: Predicate, start: Progress, now: Progress, state: PrivilegedState) -> Predicate | None:
+    """What is left of `goal` since the episode's start (None if nothing), for a fresh planner."""
+    if isinstance(goal, Gain):
+        left = goal.amount - (now.inventory[goal.item] - start.inventory[goal.item])
+        return Gain(goal.item, left) if left > 0 else None
+    if isinstance(goal, Achieve):
+        left = goal.count - (now.achievements[goal.name] - start.achievements[goal.name])
+        return Achieve(goal.name, left) if left > 0 else None
+    if isinstance(goal, AllOf):
+        parts = tuple(p for p in (remaining_goal(part, start, now, state) for part in goal.parts) if p is not None)
+        return AllOf(parts) if parts else None
+    return None if goal.check(start, now, state) else goal
+
+
+class OraclePolicy:
+    uses_privileged_state = True
+    needs_image = False
+    needs_text = False
+
+    def __init__(self, level: str, image_size: int = 64):
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
+        self.level = level
+        self.name = f"oracle:{level}"
+        self.image_size = image_size
+        self._scratch = DeterministicCrafter(image_size=image_size)
+        self._task: Task | None = None
+        self._start: Progress | None = None
+
+    def reset(self, task: Task, seed: int) -> None:
+        self._task = task
+        self._start = None
+
+    def reply(self, observation: Observation, state: PrivilegedState | None) -> str:
+        if state is None or self._task is None:
+            raise RuntimeError("an oracle needs reset() and the privileged state")
+        if self._start is None:
+            self._start = state.progress()
+        goal = remaining_goal(self._task.success, self._start, state.progress(), state) or self._task.success
+        steps = self.look_ahead(state, goal, HORIZON[self.level])
+        if not steps:
+            return "Action: noop" if self.level == "raw" else self._describe_idle()
+        return getattr(self, f"_{self.level}")(state, steps)
+
+    def look_ahead(self, state: PrivilegedState, goal: Predicate, horizon: int) -> list[Step]:
+        """Run a fresh expert on a copy of the game until `horizon` steps, the goal, or death."""
+        sim = state.copy_into(self._scratch)
+        expert = ExpertAgent()
+        expert.reset(Task("look-ahead", "embodied", "", ("", ""), 0, self._task.start, horizon, goal), 0)
+        start = sim.progress()
+        steps: list[Step] = []
+        for _ in range(horizon):
+            before = sim.progress()
+            position, facing = sim.position, sim.facing_cell
+            action = ACTION_NAMES[expert.act(None, sim)]
+            self._scratch.step(ACTION_NAMES.index(action))
+            after = sim.progress()
+            events = [name for name, count in after.achievements.items() if count > before.achievements[name]]
+            steps.append(Step(position, facing, action, sim.position, events))
+            if self._stop_looking(steps) or goal.check(start, after, sim) or sim.player.health <= 0:
+                break
+        return steps
+
+    def _stop_looking(self, steps: list[Step]) -> bool:
+        last = steps[-1]
+        if self.level == "motion":
+            return last.action != steps[0].action or (last.action.startswith("move_") and not last.moved)
+        if self.level == "grounding":
+            return last.action in INTERACTIONS
+        if self.level == "skill":
+            return bool(last.events)
+        return True
+
+    # --- one method per level ---------------------------------------------------------------
+    def _raw(self, state: PrivilegedState, steps: list[Step]) -> str:
+        return raw.to_text(raw.RawAction(steps[0].action))
+
+    def _motion(self, state: PrivilegedState, steps: list[Step]) -> str:
+        first = steps[0].action
+        count = 0
+        for step in steps:
+            if step.action != first:
+                break
+            count += 1
+            if first.startswith("move_") and not step.moved:
+                break
+        return motion.to_text(motion.Motion(first, min(count, motion.MAX_REPEAT)))
+
+    def _grounding(self, state: PrivilegedState, steps: list[Step]) -> str:
+        last = steps[-1]
+        if last.action in INTERACTIONS:
+            target = self._interaction_target(state, last)
+            point = point_of_cell(state.position, target[1], self.image_size) if target else None
+            if point is not None:
+                return grounding.to_text(grounding.Grounding(target[0], point, grounding.label_of(state, target[1])))
+        path = [s.arrived for s in steps]
+        visible = [cell for cell in path if point_of_cell(state.position, cell, self.image_size) is not None]
+        if visible and visible[-1] != state.position:
+            cell = visible[-1]
+            return grounding.to_text(grounding.Grounding(
+                "approach", point_of_cell(state.position, cell, self.image_size), grounding.label_of(state, cell)))
+        if steps[0].action == "noop":
+            return grounding.to_text(grounding.Grounding("no-op"))
+        return grounding.to_text(grounding.Grounding("explore"))
+
+    def _interaction_target(self, state: PrivilegedState, step: Step) -> tuple[str, tuple[int, int]] | None:
+        """(verb, cell) of the expert's interaction, judged on the current world."""
+        if step.action.startswith("place_"):
+            return f"place {step.action.removeprefix('place_')}", step.facing_cell
+        if step.action.startswith("make_"):
+            item = step.action.removeprefix("make_")
+            station = self._nearest_station(state, step.position)
+            return (f"make {item.replace('_', ' ')}", station) if station else None
+        material, obj = state.world[step.facing_cell]
+        creature = self._creature_near(state, step.facing_cell)
+        if creature is not None:
+            verb = "eat" if isinstance(creature, (objects.Cow, objects.Plant)) else "attack"
+            return verb, (int(creature.pos[0]), int(creature.pos[1]))
+        return COLLECT_VERB.get(material, "collect"), step.facing_cell
+
+    @staticmethod
+    def _creature_near(state: PrivilegedState, cell: tuple[int, int]):
+        """The creature the expert hits there: the one now at that cell, else the nearest to it."""
+        obj = state.object_at(cell)
+        if isinstance(obj, (objects.Zombie, objects.Skeleton, objects.Cow, objects.Plant)):
+            return obj
+        mobs = [m for m in state.mobs() if abs(m.pos[0] - cell[0]) + abs(m.pos[1] - cell[1]) <= 2]
+        return min(mobs, key=lambda m: abs(m.pos[0] - cell[0]) + abs(m.pos[1] - cell[1])) if mobs else None
+
+    @staticmethod
+    def _nearest_station(state: PrivilegedState, cell: tuple[int, int]) -> tuple[int, int] | None:
+        around = [(cell[0] + dx, cell[1] + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+        tables = [c for c in around if state.material(c) == "table"]
+        return tables[0] if tables else None
+
+    def _skill(self, state: PrivilegedState, steps: list[Step]) -> str:
+        sentences = [sentence_of_event(event) for event in steps[-1].events]
+        known = [sentence for sentence in sentences if sentence is not None]
+        return skill.to_text(skill.Skill(known[0] if known else "explore"))
+
+    def _describe_idle(self) -> str:
+        return {"motion": "Motion: wait", "grounding": "Grounding: no-op", "skill": "Skill: explore"}[self.level]
