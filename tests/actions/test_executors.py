@@ -121,3 +121,10 @@ def test_with_budget_stops_a_long_executor():
     with pytest.raises(StopIteration) as stop:
         next(exact)
     assert stop.value.value == Stop("done", "done")
+
+
+def test_approach_walks_onto_a_free_cell_and_up_to_an_obstacle():
+    stop, state, steps = run(grounding, grounding.Grounding("approach", point(3, 2)), OPEN)
+    assert stop.ok and state.position == (35, 34) and steps == 5
+    stop, state, _ = run(grounding, grounding.Grounding("approach", point(3, 0)), with_blocks(Block("water", 3, 0)))
+    assert stop.ok and state.position == (34, 32)

@@ -102,8 +102,9 @@ def execute(action: Grounding, state: PrivilegedState, image_size: int) -> Execu
     material, obj = state.world[cell]
     shown = label_of(state, cell)
     if action.verb == "approach":
-        if cell == state.position:
-            return done("already there")
+        # A free cell is walked onto; anything else (a tree, water, a cow) is walked up to.
+        if step_cost(state, cell, allow_clearing=False) == 1:
+            return from_outcome((yield from b.go_to(state, lambda c: c == cell, shown or "the point")))
         return from_outcome((yield from b.go_to(state, adjacent_to({cell}), shown or "the point")))
     if action.verb in ("attack", "eat"):
         return (yield from _fight(action.verb, state, obj, shown))

@@ -1,0 +1,63 @@
+"""`crossagent level-table`: the HA ceiling table, one oracle agent per action level.
+
+Each oracle expresses the expert's plan in one level only, so its success rate is that
+level's executor ceiling per category; steps per call is the level's temporal abstraction.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from crossagent.actions.levels import LEVELS
+from crossagent.bench.metrics import Summary, summaries_from_store
+from crossagent.bench.report import write_report
+from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
+from crossagent.bench.runner import run_benchmark
+from crossagent.tasks.suite import load_suite
+from crossagent.tasks.task import CATEGORIES
+
+TABLE_FILE = "level_table.md"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    table = commands.add_parser("level-table", help="run oracle:LEVEL for every level and tabulate ASR per category")
+    table.add_argument("--suite", default="full", help="'mini', 'full', a category, or task ids (default: full)")
+    table.add_argument("--trials", type=int, default=3)
+    table.add_argument("--workers", type=int, default=2)
+    table.add_argument("--out", type=Path, default=Path("runs/oracle"))
+    table.set_defaults(run=run_level_table)
+
+
+def run_level_table(args: argparse.Namespace) -> int:
+    suite = load_suite()
+    tasks = suite.select(args.suite)
+    agents = [f"oracle:{level}" for level in reversed(LEVELS)]
+    for agent in agents:
+        run_benchmark(agent, tasks, args.trials, args.workers, args.out / RESULTS_FILE, suite.name,
+                      mini_ids=suite.mini_ids)
+    planned = {(task.id, trial) for task in tasks for trial in range(args.trials)}
+    with ResultsStore(args.out / RESULTS_FILE) as store:
+        summaries = [s for s in summaries_from_store(store, {suite.name}, planned) if s.agent in agents]
+    write_report(summaries, args.out)
+    table = level_table(sorted(summaries, key=lambda s: agents.index(s.agent)))
+    (args.out / TABLE_FILE).write_text(table + "\n")
+    print(table)
+    print(f"\nwrote {args.out / TABLE_FILE} and {args.out}/summary.{{md,json,png}}")
+    return 0
+
+
+def level_table(summaries: list[Summary]) -> str:
+    """Rows: levels. Columns: ASR % ± std per category and overall, then steps per call."""
+    header = ["Level", *(f"{c} ASR %" for c in CATEGORIES), "overall ASR %", "steps/call", "invalid %"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for summary in summaries:
+        by_category = {m.category: m for m in summary.categories}
+        cells = [summary.agent.removeprefix("oracle:")]
+        for metrics in [by_category.get(c) for c in CATEGORIES] + [summary.overall]:
+            cells.append("-" if metrics is None else f"{100 * metrics.asr:.1f} ± {100 * metrics.asr_std:.1f}")
+        overall = summary.overall
+        cells.append("-" if overall.steps_per_call is None else f"{overall.steps_per_call:.2f}")
+        cells.append("-" if overall.invalid_rate is None else f"{100 * overall.invalid_rate:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""Chat prompts: a system prompt per output format, the instruction in the first user turn,
+and a history of the last H turns (each an observation and the model's reply).
+
+Messages use the Hugging Face chat format, so any chat template (Qwen2-VL's included) renders
+them: content items are {"type": "text", "text": ...} or {"type": "image"}; the images travel
+separately, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from crossagent.actions import grounding, motion, skill
+from crossagent.envs.crafter_env import ACTION_NAMES
+
+OUTPUT_FORMATS = ("raw", "motion", "grounding", "skill", "motion_coa", "grounding_coa", "mixed")
+DEFAULT_HISTORY = 3
+
+ROLE = ("You play Crafter, a 2D open-world survival game seen from above: you are in the centre of the "
+        "image, the bottom rows show your health, food, drink, energy and inventory. You get a task and "
+        "reply with actions.")
+SPACES = {
+    "raw": f"`Action: NAME`, NAME one of: {', '.join(ACTION_NAMES)}. It runs for one step.",
+    "motion": f"`Motion: PHRASE [COUNT]`, PHRASE one of: {', '.join(motion.PHRASES.values())}; COUNT 1-"
+              f"{motion.MAX_REPEAT} repeats it.",
+    "grounding": f"`Grounding: VERB <|object_ref_start|>LABEL<|object_ref_end|><|point_start|>(X,Y)<|point_end|>`"
+                 f" with X, Y the point on the image on a 0-999 scale (X column, Y row); VERB one of: "
+                 f"{', '.join(grounding.VERBS)} (explore and no-op take no point).",
+    "skill": f"`Skill: SUBGOAL`, SUBGOAL one of: {', '.join(skill.SKILLS)}.",
+}
+LAYOUTS = {
+    "raw": "Reply with one line: `Action: ...`.",
+    "motion": "Reply with one line: `Motion: ...`; it runs until done.",
+    "grounding": "Reply with one line: `Grounding: ...`; it runs until the target is reached and acted on.",
+    "skill": "Reply with one line: `Skill: ...`; it runs until the subgoal is done.",
+    "motion_coa": "Reply with two lines: `Motion: ...` (what you intend), then `Action: ...` (what runs now).",
+    "grounding_coa": "Reply with two lines: `Grounding: ...` (what you intend), then `Action: ...` (what runs now).",
+    "mixed": "Reply with the level that fits the moment: an upper level (`Skill:`, `Grounding:` or "
+             "`Motion:`) hands control to its executor; add `Action: ...` as the last line to act yourself "
+             "for one step.",
+}
+LEVELS_OF_FORMAT = {
+    "raw": ("raw",), "motion": ("motion",), "grounding": ("grounding",), "skill": ("skill",),
+    "motion_coa": ("motion", "raw"), "grounding_coa": ("grounding", "raw"),
+    "mixed": ("skill", "grounding", "motion", "raw"),
+}
+
+
+def system_prompt(output_format: str) -> str:
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
+    spaces = "\n".join(f"- {SPACES[level]}" for level in LEVELS_OF_FORMAT[output_format])
+    return f"{ROLE}\nAction space:\n{spaces}\n{LAYOUTS[output_format]}"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One past step: what was seen and what the model replied."""
+
+    image: np.ndarray | None
+    text: str | None
+    reply: str
+
+
+def observation_content(image: np.ndarray | None, text: str | None) -> list[dict]:
+    content = []
+    if image is not None:
+        content.append({"type": "image"})
+    if text is not None:
+        content.append({"type": "text", "text": text})
+    return content
+
+
+def build_messages(output_format: str, instruction: str, history: list[Turn], image: np.ndarray | None,
+                   text: str | None = None, history_length: int = DEFAULT_HISTORY) -> tuple[list[dict], list[np.ndarray]]:
+    """Messages and their images, in order: system, then the last H turns, then the current observation."""
+    kept = history[-history_length:] if history_length > 0 else []
+    messages = [{"role": "system", "content": [{"type": "text", "text": system_prompt(output_format)}]}]
+    images = []
+    first = True
+    for turn in [*kept, Turn(image, text, "")]:
+        content = observation_content(turn.image, turn.text)
+        if first:
+            content = [{"type": "text", "text": f"Task: {instruction}"}, *content]
+            first = False
+        messages.append({"role": "user", "content": content})
+        if turn.image is not None:
+            images.append(turn.image)
+        if turn.reply:
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": turn.reply}]})
+    return messages, images
