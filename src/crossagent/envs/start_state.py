@@ -131,7 +131,7 @@ def _placed(obj: objects.Object, origin: np.ndarray, start: StartState) -> bool:
 def _clear_cell(world, pos, floor: str, keep, keep_walkable: bool = False) -> None:
     area = np.array(world.area)
     if not ((0 <= pos).all() and (pos < area).all()):
-        raise ValueError(f"start: position {tuple(int(v) for v in pos)} is outside the {tuple(area)} world")
+        raise ValueError(f"start: position {tuple(int(v) for v in pos)} is outside the {tuple(int(v) for v in area)} world")
     material, obj = world[pos]
     if obj is not None and obj is not keep:
         world.remove(obj)
