@@ -91,7 +91,7 @@ class LevelAgent:
         if state is None:
             raise RuntimeError("a LevelAgent needs the privileged state for its executors")
         for _ in range(MAX_CALLS_PER_STEP):
-            if self._executor is None or self._requery_due():
+            if self.wants_reply():
                 self._start_call(observation, state)
                 if self._executor is None:
                     return self._count_step(NOOP, INVALID)
@@ -103,6 +103,10 @@ class LevelAgent:
             self._steps_this_call += 1
             return self._count_step(action, self._level)
         return self._count_step(NOOP, self._level or INVALID)
+
+    def wants_reply(self) -> bool:
+        """True if the next act() starts by asking the policy (a batched runner answers these together)."""
+        return self._executor is None or self._requery_due()
 
     def _requery_due(self) -> bool:
         return self.requery_every is not None and self._steps_this_call >= self.requery_every
