@@ -8,14 +8,15 @@ import sys
 from crossagent.actions.minecraft import cli as minecraft_cli
 from crossagent import demo
 from crossagent.bench import cli as bench_cli
-from crossagent.bench import level_table
+from crossagent.bench import level_table, model_eval
+from crossagent.models import serve
 from crossagent.tasks import cli as tasks_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (demo, tasks_cli, bench_cli, level_table, minecraft_cli):
+    for module in (demo, tasks_cli, bench_cli, level_table, model_eval, serve, minecraft_cli):
         module.register(commands)
     return parser
 

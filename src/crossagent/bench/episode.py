@@ -38,36 +38,61 @@ def make_env(agent: Agent, image_size: int = 64) -> CrafterEnv:
     return CrafterEnv(image_size=image_size, observe_image=agent.needs_image, observe_text=agent.needs_text)
 
 
-def run_episode(env: CrafterEnv, agent: Agent, task: Task, trial: int, record_frames: bool = False,
-                frame_size: int = 256) -> EpisodeResult:
-    """Run until success, death or the task's budget. Success is checked after every step."""
-    started = time.perf_counter()
-    seed = trial_seed(task, trial)
-    observation, _ = env.reset(seed=task.world_seed, options={"start": task.start, "dynamics_seed": seed})
-    agent.reset(task, seed)
-    state = env.privileged()
-    start = state.progress()
-    result = EpisodeResult(task.id, task.category, trial, seed, False, 0, 0.0, 0.0, False)
-    if record_frames:
-        result.frames.append(env.render(frame_size))
-    for _ in range(task.budget):
-        action = agent.act(observation, state if agent.uses_privileged_state else None)
-        observation, reward, terminated, truncated, _ = env.step(action)
+class Episode:
+    """One episode in progress: reset to the task's start, then one `step()` per primitive action.
+
+    Ends at success (checked after every step), death or the task's budget. `run_episode` drives
+    one; a lockstep runner drives many side by side.
+    """
+
+    def __init__(self, env: CrafterEnv, agent: Agent, task: Task, trial: int, record_frames: bool = False,
+                 frame_size: int = 256):
+        self._started = time.perf_counter()
+        self.env, self.agent, self.task = env, agent, task
+        self.record_frames, self.frame_size = record_frames, frame_size
+        seed = trial_seed(task, trial)
+        self.observation, _ = env.reset(seed=task.world_seed, options={"start": task.start, "dynamics_seed": seed})
+        agent.reset(task, seed)
+        self.state = env.privileged()
+        self.start = self.state.progress()
+        self.result = EpisodeResult(task.id, task.category, trial, seed, False, 0, 0.0, 0.0, False)
+        self.done = False
+        if record_frames:
+            self.result.frames.append(env.render(frame_size))
+
+    def step(self) -> bool:
+        """One agent action and env step; True once the episode is over."""
+        result = self.result
+        action = self.agent.act(self.observation, self.state if self.agent.uses_privileged_state else None)
+        self.observation, reward, terminated, truncated, _ = self.env.step(action)
         result.steps += 1
         result.episode_return += reward
         result.actions.append(int(action))
-        if record_frames:
-            result.frames.append(env.render(frame_size))
-        if task.success.check(start, state.progress(), state):
+        if self.record_frames:
+            result.frames.append(self.env.render(self.frame_size))
+        if self.task.success.check(self.start, self.state.progress(), self.state):
             result.success = True
-            break
-        if terminated or truncated:
+        elif terminated or truncated:
             result.died = terminated
-            break
-    episode_stats = getattr(agent, "episode_stats", None)
-    if episode_stats is not None:
-        result.extra = episode_stats()
-    final = state.progress()
-    result.unlocked = sorted(name for name, count in final.achievements.items() if count > start.achievements[name])
-    result.wall_time = time.perf_counter() - started
-    return result
+        self.done = result.success or terminated or truncated or result.steps >= self.task.budget
+        return self.done
+
+    def finish(self) -> EpisodeResult:
+        result = self.result
+        episode_stats = getattr(self.agent, "episode_stats", None)
+        if episode_stats is not None:
+            result.extra = episode_stats()
+        final = self.state.progress()
+        result.unlocked = sorted(name for name, count in final.achievements.items()
+                                 if count > self.start.achievements[name])
+        result.wall_time = time.perf_counter() - self._started
+        return result
+
+
+def run_episode(env: CrafterEnv, agent: Agent, task: Task, trial: int, record_frames: bool = False,
+                frame_size: int = 256) -> EpisodeResult:
+    """Run one episode until success, death or the task's budget."""
+    episode = Episode(env, agent, task, trial, record_frames, frame_size)
+    while not episode.step():
+        pass
+    return episode.finish()

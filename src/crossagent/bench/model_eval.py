@@ -1,0 +1,91 @@
+"""`crossagent eval-model`: a local checkpoint on the benchmark, in slow, fast and dynamic modes.
+
+Episodes run in lockstep in this process (one batched generate per step for all waiting
+episodes); each finished episode is stored at once, so a re-run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from crossagent.agents.level_agent import MODES, LevelAgent
+from crossagent.bench.lockstep import LockstepPolicy, LockstepStats, run_lockstep
+from crossagent.bench.metrics import Summary, summaries_from_store
+from crossagent.bench.report import format_table, write_report
+from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
+from crossagent.models.generation import GenerationSettings
+from crossagent.models.loading import load_model
+from crossagent.models.prompts import OUTPUT_FORMATS
+from crossagent.tasks.suite import load_suite
+
+SPEED_FILE = "speed.json"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("eval-model", help="benchmark a local model checkpoint in slow/fast/dynamic modes")
+    parser.add_argument("--model", required=True, help="local checkpoint directory")
+    parser.add_argument("--name", help="agent name in the results (default: the directory name)")
+    parser.add_argument("--format", default="mixed", choices=OUTPUT_FORMATS, help="output format (system prompt)")
+    parser.add_argument("--modes", default="slow,fast,dynamic", help="comma-separated modes")
+    parser.add_argument("--suite", default="mini")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--slots", type=int, default=16, help="episodes run side by side (the generate batch)")
+    parser.add_argument("--requery-every", type=int, default=4, help="fast/dynamic: re-query after k steps")
+    parser.add_argument("--history", type=int, default=3, help="turns of history in the prompt")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.set_defaults(run=run_eval_model)
+
+
+def evaluate_model(model_path: str, name: str, output_format: str, modes: list[str], tasks, trials: int,
+                   suite_name: str, mini_ids, out: Path, slots: int = 16, requery_every: int = 4,
+                   history: int = 3, settings: GenerationSettings = GenerationSettings(max_new_tokens=48),
+                   progress: bool = True) -> dict[str, LockstepStats]:
+    """Run every missing (task, trial) episode per mode; returns the speed of each mode's run."""
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    model, processor = load_model(model_path)
+    out.mkdir(parents=True, exist_ok=True)
+    speeds = {}
+    with ResultsStore(out / RESULTS_FILE) as store:
+        store.set_mini_ids(suite_name, tuple(mini_ids))
+        for mode in modes:
+            agent_name = f"{name}@{mode}"
+            done = store.done_keys(agent_name, suite_name)
+            episodes = [(t, trial) for t in tasks for trial in range(trials) if (t.id, trial) not in done]
+
+            def make_agent() -> LevelAgent:
+                policy = LockstepPolicy(model, processor, output_format, history, settings, name=name)
+                return LevelAgent(policy, mode=mode, requery_every=None if mode == "slow" else requery_every)
+
+            speeds[mode] = run_lockstep(episodes, make_agent, slots, settings,
+                                        lambda result, a=agent_name: store.add(result, a, suite_name), progress)
+    return speeds
+
+
+def run_eval_model(args: argparse.Namespace) -> int:
+    suite = load_suite()
+    tasks = suite.select(args.suite)
+    name = args.name or Path(args.model).name
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
+                                  temperature=args.temperature or 1.0, seed=0 if args.temperature > 0 else None)
+    speeds = evaluate_model(args.model, name, args.format, modes, tasks, args.trials, suite.name, suite.mini_ids,
+                            args.out, args.slots, args.requery_every, args.history, settings)
+    summaries = model_summaries(args.out, suite.name, {(t.id, trial) for t in tasks for trial in range(args.trials)})
+    write_report(summaries, args.out)
+    (args.out / SPEED_FILE).write_text(json.dumps({mode: vars(s) for mode, s in speeds.items()}, indent=1))
+    print(format_table(summaries))
+    for mode, speed in speeds.items():
+        print(f"{mode}: {speed.episodes} episodes, {speed.steps_per_second:.1f} env steps/s, "
+              f"{speed.tokens_per_second:.1f} generated tokens/s")
+    return 0
+
+
+def model_summaries(out: Path, suite_name: str, keys) -> list[Summary]:
+    with ResultsStore(out / RESULTS_FILE) as store:
+        return summaries_from_store(store, {suite_name}, keys)

@@ -1,0 +1,82 @@
+"""Batched generation: many chat requests, one `model.generate` call.
+
+Prompts are padded on the left so every row's new tokens start at the same column; each
+reply is cut at its first stop token (the model's end-of-sequence ids or padding) and
+decoded with special tokens kept, because grounding replies contain
+<|object_ref_start|> and <|point_start|>, which real Qwen checkpoints mark special.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel
+from transformers.processing_utils import ProcessorMixin
+
+# (messages, images): the chat in Hugging Face format and its images in order (models.prompts.build_messages).
+Request = tuple[list[dict], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 64
+    do_sample: bool = False  # greedy unless sampling is asked for
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k filter
+    seed: int | None = None  # seeds torch's global RNG before sampling
+
+    def generate_kwargs(self) -> dict:
+        if not self.do_sample:
+            # Unset the sampling knobs so a checkpoint's generation_config (e.g. top_k=1) raises no warnings.
+            return {"max_new_tokens": self.max_new_tokens, "do_sample": False,
+                    "temperature": None, "top_p": None, "top_k": None}
+        return {"max_new_tokens": self.max_new_tokens, "do_sample": True, "temperature": self.temperature,
+                "top_p": self.top_p, "top_k": self.top_k}
+
+
+@dataclass(frozen=True)
+class Completion:
+    reply: str
+    prompt_tokens: int  # visual tokens included
+    completion_tokens: int  # the stop token included when one was generated
+    stopped: bool  # False: cut at max_new_tokens
+
+
+def stop_token_ids(model: PreTrainedModel, processor: ProcessorMixin) -> set[int]:
+    config = model.generation_config
+    eos = config.eos_token_id if config.eos_token_id is not None else processor.tokenizer.eos_token_id
+    ids = set(eos) if isinstance(eos, (list, tuple)) else {eos}
+    pad = config.pad_token_id if config.pad_token_id is not None else processor.tokenizer.pad_token_id
+    return {i for i in (*ids, pad) if i is not None}
+
+
+def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: list[Request],
+                   settings: GenerationSettings = GenerationSettings()) -> list[Completion]:
+    """One completion per request, all from one `model.generate` call."""
+    if not requests:
+        return []
+    texts = [processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+             for messages, _ in requests]
+    images = [image for _, request_images in requests for image in request_images]
+    inputs = processor(text=texts, images=images or None, padding=True, padding_side="left",
+                       return_tensors="pt").to(model.device)
+    if settings.seed is not None:
+        torch.manual_seed(settings.seed)
+    with torch.inference_mode():
+        output = model.generate(**inputs, **settings.generate_kwargs())
+    stops = stop_token_ids(model, processor)
+    prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+    completions = []
+    for row, prompt in zip(output[:, inputs["input_ids"].shape[1]:].tolist(), prompt_tokens):
+        end = next((i for i, token in enumerate(row) if token in stops), None)
+        reply = processor.tokenizer.decode(row[:end], skip_special_tokens=False).strip()
+        completions.append(Completion(reply, prompt, len(row) if end is None else end + 1, end is not None))
+    return completions
+
+
+def generate_replies(model: PreTrainedModel, processor: ProcessorMixin, requests: list[Request],
+                     settings: GenerationSettings = GenerationSettings()) -> list[str]:
+    return [completion.reply for completion in generate_batch(model, processor, requests, settings)]

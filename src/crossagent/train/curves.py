@@ -1,0 +1,53 @@
+"""Learning curves: every logged value to CSV as it comes, and a PNG at the end of training."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+
+CURVE_CSV = "loss_curve.csv"
+CURVE_PNG = "loss_curve.png"
+
+
+class LossCurveCallback(TrainerCallback):
+    """Appends (step, loss, learning rate) at each log; plots the loss when training ends."""
+
+    def __init__(self, output_dir: str | Path, keys: tuple[str, ...] = ("loss", "learning_rate", "grad_norm")):
+        self.path = Path(output_dir) / CURVE_CSV
+        self.keys = keys
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or not state.is_world_process_zero or "loss" not in logs:
+            return
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as file:
+            writer = csv.writer(file)
+            if new:
+                writer.writerow(["step", *self.keys])
+            writer.writerow([state.global_step, *(logs.get(key, "") for key in self.keys)])
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.path.exists():
+            plot_curve(self.path, self.path.with_name(CURVE_PNG))
+
+
+def plot_curve(csv_path: Path, png_path: Path, key: str = "loss") -> None:
+    with csv_path.open() as file:
+        rows = [row for row in csv.DictReader(file) if row.get(key)]
+    steps = [int(row["step"]) for row in rows]
+    values = [float(row[key]) for row in rows]
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot(steps, values)
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel(key)
+    axis.set_title(f"SFT {key}")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=120)
+    plt.close(figure)

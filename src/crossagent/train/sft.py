@@ -1,0 +1,151 @@
+"""Cold-start SFT: supervised fine-tuning on chat examples, loss on the assistant turns only.
+
+TRL's SFTTrainer runs the loop (optimizer, schedule, checkpoints, resume, accelerate for
+multi-GPU). We hand it our own collator because its vision-dataset preparation expects the
+hub's chat templates. The collator renders each example with the processor's chat template,
+batches images and text with the processor, and masks every label except the tokens of the
+assistant replies (from `<|im_start|>assistant\n` to the `<|im_end|>` that closes the turn).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import load_from_disk
+from PIL import Image
+from trl import SFTConfig, SFTTrainer
+
+from crossagent.models.loading import load_model
+from crossagent.train.curves import LossCurveCallback
+
+IGNORE_INDEX = -100
+ASSISTANT_PREFIX = "<|im_start|>assistant\n"
+TURN_END = "<|im_end|>"
+
+
+@dataclass
+class SFTSettings:
+    """Every hyper-parameter of a cold-start SFT run, named."""
+
+    model: str  # a local checkpoint directory (tiny or real)
+    dataset: str  # a dataset saved by `crossagent data label`
+    output_dir: str
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 8
+    gradient_accumulation: int = 1
+    learning_rate: float = 1e-3
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    max_length: int = 2048
+    save_steps: int = 200
+    logging_steps: int = 10
+    seed: int = 0
+    resume: bool = True  # continue from the newest checkpoint in output_dir if there is one
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class SFTResult:
+    output_dir: str
+    steps: int
+    final_loss: float | None
+    train_seconds: float
+    tokens: int  # non-padding tokens seen by the model
+    tokens_per_second: float
+
+
+class AssistantOnlyCollator:
+    """Chat examples -> model inputs with labels on the assistant replies only."""
+
+    def __init__(self, processor, max_length: int):
+        self.processor = processor
+        self.max_length = max_length
+        tokenizer = processor.tokenizer
+        self.prefix_ids = tokenizer.encode(ASSISTANT_PREFIX, add_special_tokens=False)
+        self.end_id = tokenizer.convert_tokens_to_ids(TURN_END)
+        self.tokens_seen = 0
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        texts, images = [], []
+        for example in examples:
+            messages = example["messages"]
+            messages = json.loads(messages) if isinstance(messages, str) else messages
+            texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=False))
+            images.extend(_as_pil(image) for image in example.get("images") or [])
+        batch = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt",
+                               truncation=False)
+        if batch["input_ids"].shape[1] > self.max_length:
+            raise ValueError(f"an example is {batch['input_ids'].shape[1]} tokens, over max_length {self.max_length}; "
+                             "shorten the history or raise max_length (truncating would cut images apart)")
+        batch["labels"] = self.assistant_labels(batch["input_ids"], batch["attention_mask"])
+        self.tokens_seen += int(batch["attention_mask"].sum())
+        return batch
+
+    def assistant_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        labels = torch.full_like(input_ids, IGNORE_INDEX)
+        prefix = self.prefix_ids
+        for row, ids in enumerate(input_ids.tolist()):
+            position = 0
+            while position < len(ids):
+                if ids[position:position + len(prefix)] == prefix:
+                    start = position + len(prefix)
+                    end = start
+                    while end < len(ids) and ids[end] != self.end_id:
+                        end += 1
+                    # The reply and its closing <|im_end|>: the model must learn to stop.
+                    labels[row, start:end + 1] = input_ids[row, start:end + 1]
+                    position = end + 1
+                else:
+                    position += 1
+        return labels.masked_fill(attention_mask == 0, IGNORE_INDEX)
+
+
+def _as_pil(image) -> Image.Image:
+    return image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+
+
+def run_sft(settings: SFTSettings) -> SFTResult:
+    """Train, checkpointing every `save_steps`; a re-run with resume=True continues where it stopped."""
+    model, processor = load_model(settings.model)
+    dataset = load_from_disk(settings.dataset)
+    output = Path(settings.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "sft_settings.json").write_text(json.dumps(asdict(settings), indent=1))
+    collator = AssistantOnlyCollator(processor, settings.max_length)
+    config = SFTConfig(
+        output_dir=str(output),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
+        learning_rate=settings.learning_rate,
+        warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay,
+        logging_steps=settings.logging_steps,
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        seed=settings.seed,
+        report_to=[],
+        remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        disable_tqdm=not settings.progress,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    trainer = SFTTrainer(model=model, args=config, data_collator=collator, train_dataset=dataset,
+                         processing_class=processor, callbacks=[LossCurveCallback(output)])
+    checkpoint = settings.resume and any(output.glob("checkpoint-*"))
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    seconds = time.perf_counter() - started
+    trainer.save_model(str(output / "final"))
+    processor.save_pretrained(str(output / "final"))
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return SFTResult(str(output / "final"), trainer.state.global_step, losses[-1] if losses else None, seconds,
+                     collator.tokens_seen, collator.tokens_seen / seconds if seconds else 0.0)

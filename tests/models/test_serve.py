@@ -1,0 +1,123 @@
+"""`crossagent serve` and the OpenAI client policy, over a real server on 127.0.0.1."""
+
+import argparse
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from crossagent.agents.model_policy import ModelPolicy
+from crossagent.agents.openai_policy import ChatServerError, OpenAIChatPolicy
+from crossagent.models.batching import GenerationQueue
+from crossagent.models.generation import GenerationSettings, generate_batch
+from crossagent.models.openai_messages import from_openai_messages, image_to_data_url, to_openai_messages
+from crossagent.models.prompts import build_messages
+from crossagent.models.serve import BackgroundServer, create_app, register, require_loopback
+
+from .conftest import observation, task
+
+MAX_TOKENS = 6
+
+
+@pytest.fixture(scope="module")
+def server(tiny):
+    model, processor = tiny
+    with BackgroundServer(create_app(model, processor, "tiny")) as running:
+        yield running
+
+
+def client_policy(base_url: str, **kwargs) -> OpenAIChatPolicy:
+    made = OpenAIChatPolicy(base_url, "tiny", output_format="raw", max_tokens=MAX_TOKENS, **kwargs)
+    made.reset(task(), seed=0)
+    return made
+
+
+def test_client_reply_equals_the_local_policy(server, tiny):
+    remote = client_policy(server.base_url)
+    local = ModelPolicy(*tiny, output_format="raw", settings=GenerationSettings(max_new_tokens=MAX_TOKENS))
+    local.reset(task(), seed=0)
+    for step in range(2):  # the second call carries a history turn with an image
+        reply = remote.reply(observation(step), None)
+        assert isinstance(reply, str)
+        assert reply == local.reply(observation(step), None)  # PNG is lossless: same pixels, same greedy reply
+    assert remote.prompt_tokens > 0 and 2 <= remote.completion_tokens <= 2 * MAX_TOKENS
+    remote.close()
+
+
+def test_models_and_completion_json(server):
+    listed = httpx.get(f"{server.base_url}/models").json()
+    assert [m["id"] for m in listed["data"]] == ["tiny"]
+    messages, images = build_messages("raw", "Collect wood.", [], observation(0).image)
+    answer = httpx.post(f"{server.base_url}/chat/completions", timeout=60, json={
+        "model": "tiny", "messages": to_openai_messages(messages, images), "temperature": 0, "max_tokens": 4}).json()
+    assert answer["object"] == "chat.completion"
+    assert answer["choices"][0]["message"]["role"] == "assistant"
+    usage = answer["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert answer["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"model": "other", "messages": []}, 404, "not served"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url",
+                                                  "image_url": {"url": "http://example.com/a.png"}}]}]},
+     400, "base64 data URL"),
+    ({"messages": [{"role": "robot", "content": "hi"}]}, 400, "messages[0]"),
+    ({"messages": "hi"}, 400, "invalid request"),
+    ({"messages": [{"role": "user", "content": "hi"}], "stream": True}, 400, "streaming"),
+])
+def test_bad_requests_get_openai_errors(server, body, status, words):
+    response = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=30)
+    assert response.status_code == status
+    assert words in response.json()["error"]["message"]
+
+
+def test_server_error_reaches_the_client(server):
+    policy = client_policy(server.base_url)
+    policy.model = "not-served"
+    with pytest.raises(ChatServerError, match="HTTP 404: model 'not-served' is not served"):
+        policy.reply(observation(0), None)
+
+
+def test_dead_port_is_a_clear_error():
+    with socket.socket() as probe:  # a port that was free a moment ago, and nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    policy = client_policy(f"http://127.0.0.1:{port}/v1", timeout=5)
+    with pytest.raises(ChatServerError, match=f"127.0.0.1:{port}/v1/chat/completions: cannot reach the server"):
+        policy.reply(observation(0), None)
+
+
+def test_concurrent_requests_are_answered_in_batches(tiny):
+    model, processor = tiny
+    settings = GenerationSettings(max_new_tokens=4)
+    requests = [build_messages("raw", "Collect wood.", [], observation(i).image) for i in range(4)]
+    queue = GenerationQueue(model, processor, max_batch_size=4)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda r: queue.submit(r, settings).result(timeout=60), requests))
+    finally:
+        queue.close()
+    assert answers == generate_batch(model, processor, requests, settings)
+
+
+def test_messages_round_trip_through_openai_format():
+    image = observation(3).image
+    messages, images = build_messages("mixed", "Collect wood.", [], image)
+    back, back_images = from_openai_messages(to_openai_messages(messages, images))
+    assert [m["role"] for m in back] == [m["role"] for m in messages]
+    assert (back_images[0] == image).all()
+    assert image_to_data_url(image).startswith("data:image/png;base64,")
+
+
+def test_loopback_only_and_cli_registration():
+    for host in ("127.0.0.1", "::1", "localhost"):
+        require_loopback(host)
+    for host in ("0.0.0.0", "10.0.0.2", "example.com"):
+        with pytest.raises(ValueError, match="loopback"):
+            require_loopback(host)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", "--model", "ckpt", "--port", "8123"])
+    assert (args.host, args.port, callable(args.run)) == ("127.0.0.1", 8123, True)
