@@ -9,6 +9,7 @@ from crossagent.actions.minecraft import cli as minecraft_cli
 from crossagent import demo
 from crossagent.bench import cli as bench_cli
 from crossagent.bench import level_table, model_eval
+from crossagent.data import cli as data_cli
 from crossagent.models import serve
 from crossagent.tasks import cli as tasks_cli
 
@@ -16,7 +17,7 @@ from crossagent.tasks import cli as tasks_cli
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (demo, tasks_cli, bench_cli, level_table, model_eval, serve, minecraft_cli):
+    for module in (demo, tasks_cli, bench_cli, level_table, data_cli, model_eval, serve, minecraft_cli):
         module.register(commands)
     return parser
 

@@ -29,6 +29,7 @@ from crossagent.tasks.task import Task
 HORIZON = {"raw": 1, "motion": motion.MAX_REPEAT, "grounding": 80, "skill": 200}
 INTERACTIONS = {"do"} | {name for name in ACTION_NAMES if name.startswith(("place_", "make_"))}
 COLLECT_VERB = {"water": "drink"}
+CREATURES = (objects.Zombie, objects.Skeleton, objects.Cow, objects.Plant)  # what attack/eat act on
 SKILL_OF_EVENT = {"collect_drink": "drink water", "wake_up": "sleep", "eat_cow": "eat cow",
                   **{f"collect_{item}": f"collect {item}" for item in skill.COLLECTABLE}}
 
@@ -55,6 +56,38 @@ def sentence_of_event(event: str) -> str | None:
     verb, _, what = event.partition("_")
     sentence = f"{verb} {what.replace('_', ' ')}"
     return sentence if sentence in skill.SKILLS else None
+
+
+def interaction_verb(action: str, material: str | None = None, creature: str | None = None) -> str:
+    """The grounding verb of an interaction `action` on a cell showing `material` or `creature`."""
+    if action.startswith("place_"):
+        return f"place {action.removeprefix('place_')}"
+    if action.startswith("make_"):
+        return f"make {action.removeprefix('make_').replace('_', ' ')}"
+    if creature is not None:
+        return "eat" if creature in ("cow", "plant") else "attack"
+    return COLLECT_VERB.get(material, "collect")
+
+
+def creature_name(obj) -> str | None:
+    """The name of a creature the player can attack or eat, None for anything else."""
+    return grounding.MOB_NAMES[type(obj)] if isinstance(obj, CREATURES) else None
+
+
+def creature_near(state: PrivilegedState, cell: tuple[int, int]):
+    """The creature the expert hits there: the one now at that cell, else the nearest to it."""
+    obj = state.object_at(cell)
+    if isinstance(obj, CREATURES):
+        return obj
+    mobs = [m for m in state.mobs() if abs(m.pos[0] - cell[0]) + abs(m.pos[1] - cell[1]) <= 2]
+    return min(mobs, key=lambda m: abs(m.pos[0] - cell[0]) + abs(m.pos[1] - cell[1])) if mobs else None
+
+
+def nearest_station(state: PrivilegedState, cell: tuple[int, int]) -> tuple[int, int] | None:
+    """A table within reach of `cell` (the 3x3 around it), where the expert makes things."""
+    around = [(cell[0] + dx, cell[1] + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+    tables = [c for c in around if state.material(c) == "table"]
+    return tables[0] if tables else None
 
 
 def remaining_goal(goal: Predicate, start: Progress, now: Progress, state: PrivilegedState) -> Predicate | None:
@@ -165,32 +198,15 @@ class OraclePolicy:
     def _interaction_target(self, state: PrivilegedState, step: Step) -> tuple[str, tuple[int, int]] | None:
         """(verb, cell) of the expert's interaction, judged on the current world."""
         if step.action.startswith("place_"):
-            return f"place {step.action.removeprefix('place_')}", step.facing_cell
+            return interaction_verb(step.action), step.facing_cell
         if step.action.startswith("make_"):
-            item = step.action.removeprefix("make_")
-            station = self._nearest_station(state, step.position)
-            return (f"make {item.replace('_', ' ')}", station) if station else None
-        material, obj = state.world[step.facing_cell]
-        creature = self._creature_near(state, step.facing_cell)
+            station = nearest_station(state, step.position)
+            return (interaction_verb(step.action), station) if station else None
+        creature = creature_near(state, step.facing_cell)
         if creature is not None:
-            verb = "eat" if isinstance(creature, (objects.Cow, objects.Plant)) else "attack"
-            return verb, (int(creature.pos[0]), int(creature.pos[1]))
-        return COLLECT_VERB.get(material, "collect"), step.facing_cell
-
-    @staticmethod
-    def _creature_near(state: PrivilegedState, cell: tuple[int, int]):
-        """The creature the expert hits there: the one now at that cell, else the nearest to it."""
-        obj = state.object_at(cell)
-        if isinstance(obj, (objects.Zombie, objects.Skeleton, objects.Cow, objects.Plant)):
-            return obj
-        mobs = [m for m in state.mobs() if abs(m.pos[0] - cell[0]) + abs(m.pos[1] - cell[1]) <= 2]
-        return min(mobs, key=lambda m: abs(m.pos[0] - cell[0]) + abs(m.pos[1] - cell[1])) if mobs else None
-
-    @staticmethod
-    def _nearest_station(state: PrivilegedState, cell: tuple[int, int]) -> tuple[int, int] | None:
-        around = [(cell[0] + dx, cell[1] + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
-        tables = [c for c in around if state.material(c) == "table"]
-        return tables[0] if tables else None
+            cell = (int(creature.pos[0]), int(creature.pos[1]))
+            return interaction_verb(step.action, creature=creature_name(creature)), cell
+        return interaction_verb(step.action, material=state.material(step.facing_cell)), step.facing_cell
 
     def _skill(self, state: PrivilegedState, steps: list[Step]) -> str:
         sentences = [sentence_of_event(event) for event in steps[-1].events]

@@ -1,0 +1,142 @@
+"""SFT datasets from labelled trajectories, kept by CrossAgent's rejection filter.
+
+One example per kept step: the chat messages (system prompt of the output format, the task, the
+last H turns of the same episode with their replies in the same format, the current image) and the
+target reply. Formats (models/prompts.OUTPUT_FORMATS):
+- `raw` (D_a) and `motion`, `grounding`, `skill` (D_A): that level's line only;
+- `motion_coa`, `grounding_coa` (D_CoA): the upper line, then the `Action:` line;
+- `mixed`: a chain of levels drawn per step from `BuildConfig.mixed_chains`.
+The all-in-one mix draws one format per step with configurable weights.
+
+Rejection filter (minecraft-formats.md §10), first broken rule wins:
+action_lines (not exactly one `Action:` line where the chain has one), upper_lines (an upper level
+twice), unparseable (a line that does not parse), action_mismatch (the decoded action, from the
+`Action:` line or else a `Motion:` line, is not the recorded one), noop (a no-op step, kept only at
+the rate `keep_noop`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+from datasets import Dataset, Features, Image, List, Value
+
+from crossagent.actions.chain import format_reply, parse_reply
+from crossagent.actions.levels import UPPER_LEVELS
+from crossagent.data.labelling import label_episode
+from crossagent.data.recording import StepRecord
+from crossagent.models.prompts import DEFAULT_HISTORY, LEVELS_OF_FORMAT, OUTPUT_FORMATS, Turn, build_messages
+
+MIXED_CHAINS: tuple[tuple[str, ...], ...] = (
+    ("skill",), ("grounding",), ("motion",), ("raw",),
+    ("skill", "raw"), ("grounding", "raw"), ("motion", "raw"), ("skill", "grounding", "motion", "raw"),
+)
+REJECTION_RULES = ("action_lines", "upper_lines", "unparseable", "action_mismatch", "noop")
+FEATURES = Features({
+    "messages": Value("string"), "images": List(Image()), "format": Value("string"), "levels": List(Value("string")),
+    "task_id": Value("string"), "trial": Value("int32"), "step": Value("int32"), "category": Value("string"),
+    "action": Value("string"),
+})
+Episode = Sequence[StepRecord]
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    history: int = DEFAULT_HISTORY  # past turns of the episode shown before the current image
+    keep_noop: float = 0.0  # share of no-op steps kept (CrossAgent keeps none)
+    seed: int = 0  # draws (no-ops kept, mixed chains, mix formats) depend on it and on the step only
+    mixed_chains: tuple[tuple[str, ...], ...] = MIXED_CHAINS
+
+
+@dataclass
+class FilterReport:
+    kept: int = 0
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECTION_RULES, 0))
+
+    def to_dict(self) -> dict:
+        return {"kept": self.kept, "rejected": dict(self.rejected)}
+
+
+def rejection(reply: str, chain: Sequence[str], recorded_action: str) -> str | None:
+    """The first structural filter rule `reply` breaks (no-ops are sampled apart), or None."""
+    parsed = parse_reply(reply)
+    if "raw" in chain and parsed.line_counts.get("raw", 0) != 1:
+        return "action_lines"
+    if any(parsed.line_counts.get(level, 0) > 1 for level in UPPER_LEVELS):
+        return "upper_lines"
+    if parsed.errors or not parsed.levels:
+        return "unparseable"
+    decoded = parsed.action("raw").name if "raw" in parsed.actions else (
+        parsed.action("motion").action if parsed.executed_level == "motion" else None)
+    if decoded is not None and decoded != recorded_action:
+        return "action_mismatch"
+    return None
+
+
+def chain_of(output_format: str, step: StepRecord, config: BuildConfig) -> tuple[str, ...]:
+    """The levels a reply holds; for `mixed` drawn per step, so a step's history reply never changes."""
+    if output_format != "mixed":
+        return LEVELS_OF_FORMAT[output_format]
+    return _rng(config, "chain", step).choice(config.mixed_chains)
+
+
+def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], config: BuildConfig,
+                   image_size: int) -> tuple[list[dict], FilterReport]:
+    """Examples of the kept steps; each step's format is drawn with the weights in `formats`."""
+    unknown = sorted(set(formats) - set(OUTPUT_FORMATS))
+    if unknown:
+        raise ValueError(f"unknown output format(s) {', '.join(unknown)} (known: {', '.join(OUTPUT_FORMATS)})")
+    names, weights = list(formats), list(formats.values())
+    report = FilterReport()
+    examples = []
+    for steps in episodes:
+        labels = label_episode(steps, image_size)
+        for t, step in enumerate(steps):
+            output_format = names[0] if len(names) == 1 else _rng(config, "format", step).choices(names, weights)[0]
+            chain = chain_of(output_format, step, config)
+            reply = _reply(output_format, labels[t], step, config)
+            rule = rejection(reply, chain, step.action)
+            if rule is None and step.action == "noop" and _rng(config, "noop", step).random() >= config.keep_noop:
+                rule = "noop"
+            if rule is not None:
+                report.rejected[rule] += 1
+                continue
+            history = [Turn(steps[s].image, None, _reply(output_format, labels[s], steps[s], config))
+                       for s in range(max(0, t - config.history), t)]
+            messages, images = build_messages(output_format, step.instruction, history, step.image,
+                                              history_length=config.history)
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": reply}]})
+            examples.append({"messages": json.dumps(messages), "images": images, "format": output_format,
+                             "levels": list(chain), "task_id": step.task_id,
+                             "trial": step.trial, "step": step.step, "category": step.category,
+                             "action": step.action})
+            report.kept += 1
+    return examples, report
+
+
+def build_dataset(episodes: Sequence[Episode], formats: Mapping[str, float], config: BuildConfig,
+                  image_size: int, out: str | Path | None = None) -> tuple[Dataset, FilterReport]:
+    """The examples as a `datasets.Dataset` (saved to `out` when given)."""
+    examples, report = build_examples(episodes, formats, config, image_size)
+    # `datasets` turns arrays nested in a list into int64 lists before encoding; PIL images stay as they are.
+    for example in examples:
+        example["images"] = [PIL.Image.fromarray(i) if isinstance(i, np.ndarray) else i for i in example["images"]]
+    dataset = Dataset.from_list(examples, features=FEATURES)
+    if out is not None:
+        dataset.save_to_disk(str(out))
+    return dataset, report
+
+
+def _reply(output_format: str, labels: dict[str, object], step: StepRecord, config: BuildConfig) -> str:
+    return format_reply({level: labels[level] for level in chain_of(output_format, step, config)})
+
+
+def _rng(config: BuildConfig, purpose: str, step: StepRecord) -> random.Random:
+    # A string seed is hashed with SHA-512, so draws are the same in every process and run.
+    return random.Random(f"{config.seed}/{purpose}/{step.task_id}/{step.trial}/{step.step}")

@@ -1,0 +1,203 @@
+"""`crossagent data record|label|stats`: record trajectories, label them into SFT datasets, count them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+from crossagent.data.builders import BuildConfig, build_dataset
+from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, episodes_of, load_trajectories,
+                                       read_manifest, record)
+from crossagent.models.prompts import DEFAULT_HISTORY, OUTPUT_FORMATS
+from crossagent.tasks.splits import heldout_tasks, train_tasks
+from crossagent.tasks.suite import load_suite
+from crossagent.tasks.task import CATEGORIES, Task
+
+REPORT = "report.json"
+MIX = "mix"  # the all-in-one dataset's folder
+SPLITS = ("train", "heldout", "full")
+_TOKENS = re.compile(r"<\|[a-z_]+\|>|[^\s<]+|<")  # special tokens whole, the rest split on whitespace
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="record trajectories, label them into SFT datasets, count them",
+                                   description=__doc__)
+    commands = parser.add_subparsers(dest="data_command", required=True)
+
+    rec = commands.add_parser("record", help="record an agent's episodes (resumable)")
+    rec.add_argument("--agent", default="expert")
+    rec.add_argument("--suite", default=None, help="suite file (default: the packaged suite)")
+    rec.add_argument("--split", choices=SPLITS, default="train")
+    rec.add_argument("--per-category", type=int, default=None, help="first N tasks of each category")
+    rec.add_argument("--trials", type=int, default=1)
+    rec.add_argument("--out", required=True)
+    rec.add_argument("--workers", type=int, default=1)
+    rec.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
+    rec.add_argument("--shard-episodes", type=int, default=DEFAULT_SHARD_EPISODES)
+    rec.add_argument("--keep-failed", action="store_true", help="also store unsuccessful episodes")
+    rec.set_defaults(run=run_record)
+
+    lab = commands.add_parser("label", help="label a recording into one SFT dataset per output format")
+    lab.add_argument("--data", required=True, help="a folder written by `data record`")
+    lab.add_argument("--formats", default=",".join(OUTPUT_FORMATS), help="comma-separated output formats")
+    lab.add_argument("--mix", default="uniform",
+                     help="all-in-one mix: FORMAT=WEIGHT,... or `uniform` over --formats, or `none`")
+    lab.add_argument("--out", required=True)
+    lab.add_argument("--history", type=int, default=DEFAULT_HISTORY)
+    lab.add_argument("--keep-noop", type=float, default=0.0, help="share of no-op steps kept")
+    lab.add_argument("--seed", type=int, default=0)
+    lab.set_defaults(run=run_label)
+
+    stats = commands.add_parser("stats", help="counts and token lengths of a recording or a labelled folder")
+    stats.add_argument("--data", required=True)
+    stats.add_argument("--tokenizer", default=None, help="a saved Hugging Face tokenizer (default: whitespace count)")
+    stats.set_defaults(run=run_stats)
+
+
+# --- record ------------------------------------------------------------------------------------
+def select_tasks(split: str, per_category: int | None, suite_path: str | None = None) -> tuple[Task, ...]:
+    suite = load_suite(suite_path)
+    if split == "train":
+        return train_tasks(suite, per_category)
+    tasks = heldout_tasks(suite) if split == "heldout" else suite.tasks
+    if per_category is None:
+        return tasks
+    return tuple(task for category in CATEGORIES
+                 for task in [t for t in tasks if t.category == category][:per_category])
+
+
+def run_record(args: argparse.Namespace) -> int:
+    _quiet_datasets()
+    tasks = select_tasks(args.split, args.per_category, args.suite)
+    run = record(args.agent, tasks, args.trials, args.out, image_size=args.image_size,
+                 shard_episodes=args.shard_episodes, keep_failed=args.keep_failed, workers=args.workers)
+    print(f"{run.planned} episodes planned, {run.skipped} already recorded, {run.recorded} run now, "
+          f"{run.kept} stored ({run.steps} steps) in {run.wall_time:.1f} s -> {args.out}")
+    return 0
+
+
+# --- label -------------------------------------------------------------------------------------
+def parse_mix(text: str, formats: list[str]) -> dict[str, float] | None:
+    if text == "none":
+        return None
+    if text == "uniform":
+        return dict.fromkeys(formats, 1.0)
+    weights = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise ValueError(f"--mix: {part!r} is not FORMAT=WEIGHT") from None
+    return weights
+
+
+def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, float] | None,
+          config: BuildConfig) -> dict:
+    """One dataset per format under `out/FORMAT` (and the mix under `out/mix`); returns the report."""
+    started = time.perf_counter()
+    image_size = read_manifest(data)["image_size"]
+    episodes = episodes_of(load_trajectories(data))
+    out = Path(out)
+    jobs = {name: {name: 1.0} for name in formats}
+    if mix:
+        jobs[MIX] = mix
+    report = {"data": str(data), "episodes": len(episodes), "steps": sum(len(e) for e in episodes),
+              "config": {"history": config.history, "keep_noop": config.keep_noop, "seed": config.seed,
+                         "mix": mix}, "datasets": {}}
+    for name, weights in jobs.items():
+        _, filtered = build_dataset(episodes, weights, config, image_size, out / name)
+        report["datasets"][name] = filtered.to_dict()
+    report["wall_time"] = round(time.perf_counter() - started, 2)
+    (out / REPORT).write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def run_label(args: argparse.Namespace) -> int:
+    _quiet_datasets()
+    formats = [name.strip() for name in args.formats.split(",") if name.strip()]
+    config = BuildConfig(history=args.history, keep_noop=args.keep_noop, seed=args.seed)
+    report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config)
+    print(f"{report['episodes']} episodes, {report['steps']} steps, labelled in {report['wall_time']:.1f} s")
+    for name, counts in report["datasets"].items():
+        rejected = ", ".join(f"{rule} {n}" for rule, n in counts["rejected"].items())
+        print(f"  {name:14s} {counts['kept']:6d} examples   rejected: {rejected}")
+    return 0
+
+
+# --- stats -------------------------------------------------------------------------------------
+def stats(data: str | Path, tokenizer_path: str | None = None) -> dict:
+    """For a recording: episodes, steps, successes, actions per category. For a labelled folder: per
+    dataset, examples per category and level, and token lengths of the text and the reply."""
+    data = Path(data)
+    if (data / REPORT).exists():
+        count = _token_counter(tokenizer_path)
+        report = json.loads((data / REPORT).read_text())
+        return {name: _dataset_stats(data / name, count) for name in report["datasets"]}
+    return _recording_stats(data)
+
+
+def _recording_stats(data: Path) -> dict:
+    manifest = read_manifest(data)
+    steps = load_trajectories(data).select_columns(["category", "action"])
+    result = {}
+    for category in [*CATEGORIES, "all"]:
+        episodes = [e for e in manifest["episodes"] if category in (e["category"], "all")]
+        actions = Counter(a for c, a in zip(steps["category"], steps["action"]) if category in (c, "all"))
+        result[category] = {"episodes": len(episodes), "successes": sum(e["success"] for e in episodes),
+                            "stored_steps": sum(actions.values()), "actions": dict(actions.most_common())}
+    return result
+
+
+def _dataset_stats(path: Path, count) -> dict:
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(path)).select_columns(["messages", "category", "levels"])
+    texts, replies, images = [], [], []
+    for raw in dataset["messages"]:
+        messages = json.loads(raw)
+        items = [item for message in messages for item in message["content"]]
+        texts.append("\n".join(item["text"] for item in items if item["type"] == "text"))
+        replies.append(messages[-1]["content"][0]["text"])
+        images.append(sum(item["type"] == "image" for item in items))
+    return {
+        "examples": len(dataset),
+        "categories": dict(Counter(dataset["category"])),
+        "levels": dict(Counter(level for levels in dataset["levels"] for level in levels)),
+        "text_tokens": _summary(count(texts)), "reply_tokens": _summary(count(replies)),
+        "images": _summary(images),
+    }
+
+
+def _token_counter(tokenizer_path: str | None):
+    if tokenizer_path is None:
+        return lambda texts: [len(_TOKENS.findall(text)) for text in texts]
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    return lambda texts: [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+
+
+def _summary(values: list[int]) -> dict:
+    if not values:
+        return {"mean": 0, "median": 0, "p95": 0, "max": 0}
+    ordered = sorted(values)
+    return {"mean": round(statistics.fmean(ordered), 1), "median": statistics.median(ordered),
+            "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], "max": ordered[-1]}
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    print(json.dumps(stats(args.data, args.tokenizer), indent=1))
+    return 0
+
+
+def _quiet_datasets() -> None:
+    # The commands draw their own progress bar; `datasets` would add one per saved shard.
+    from datasets import disable_progress_bars
+
+    disable_progress_bars()
