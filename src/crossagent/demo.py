@@ -77,8 +77,9 @@ def run_demo(args: argparse.Namespace) -> int:
         return result
 
     train = train_tasks(suite, settings.per_category)
-    stage("record expert trajectories", lambda: record("expert", train, settings.record_trials, out / "data" / "recording",
-                                                       workers=settings.workers))
+    recorded = stage("record expert trajectories", lambda: record(
+        "expert", train, settings.record_trials, out / "data" / "recording", workers=settings.workers))
+    print(f"{recorded.planned} episodes planned, {recorded.recorded} run now, {recorded.steps} steps stored")
     labelled = out / "data" / "labelled"
     report = stage("label into every level", lambda: label(out / "data" / "recording", list(OUTPUT_FORMATS), labelled,
                                                            MIX_WEIGHTS,
