@@ -15,6 +15,10 @@ import torch
 from transformers import PreTrainedModel
 from transformers.processing_utils import ProcessorMixin
 
+from crossagent.models.tokenizer import IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START
+
+# A reply must never contain these: in the history the processor would count them as images.
+VISION_TOKENS = (VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD)
 # (messages, images): the chat in Hugging Face format and its images in order (models.prompts.build_messages).
 Request = tuple[list[dict], list[np.ndarray]]
 
@@ -43,6 +47,7 @@ class Completion:
     prompt_tokens: int  # visual tokens included
     completion_tokens: int  # the stop token included when one was generated
     stopped: bool  # False: cut at max_new_tokens
+    token_ids: tuple[int, ...] = ()  # the sampled reply tokens, the stop token included
 
 
 def stop_token_ids(model: PreTrainedModel, processor: ProcessorMixin) -> set[int]:
@@ -51,6 +56,12 @@ def stop_token_ids(model: PreTrainedModel, processor: ProcessorMixin) -> set[int
     ids = set(eos) if isinstance(eos, (list, tuple)) else {eos}
     pad = config.pad_token_id if config.pad_token_id is not None else processor.tokenizer.pad_token_id
     return {i for i in (*ids, pad) if i is not None}
+
+
+def vision_token_ids(processor: ProcessorMixin) -> list[int]:
+    tokenizer = processor.tokenizer
+    ids = [tokenizer.convert_tokens_to_ids(token) for token in VISION_TOKENS]
+    return [i for i in ids if i is not None and i != tokenizer.unk_token_id]
 
 
 def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: list[Request],
@@ -66,14 +77,15 @@ def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: 
     if settings.seed is not None:
         torch.manual_seed(settings.seed)
     with torch.inference_mode():
-        output = model.generate(**inputs, **settings.generate_kwargs())
+        output = model.generate(**inputs, **settings.generate_kwargs(), suppress_tokens=vision_token_ids(processor))
     stops = stop_token_ids(model, processor)
     prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
     completions = []
     for row, prompt in zip(output[:, inputs["input_ids"].shape[1]:].tolist(), prompt_tokens):
         end = next((i for i, token in enumerate(row) if token in stops), None)
         reply = processor.tokenizer.decode(row[:end], skip_special_tokens=False).strip()
-        completions.append(Completion(reply, prompt, len(row) if end is None else end + 1, end is not None))
+        ids = tuple(row if end is None else row[:end + 1])
+        completions.append(Completion(reply, prompt, len(ids), end is not None, ids))
     return completions
 
 

@@ -61,7 +61,7 @@ def count_table(tasks, mini: set[str]) -> str:
         row = [counts[(category, d)] for d in DIFFICULTIES]
         in_mini = sum(1 for t in tasks if t.category == category and t.id in mini)
         lines.append(f"| {category} | " + " | ".join(map(str, row)) + f" | {sum(row)} | {in_mini} |")
-    lines.append(f"| all | " + " | ".join(str(sum(counts[(c, d)] for c in CATEGORIES)) for d in DIFFICULTIES)
+    lines.append("| all | " + " | ".join(str(sum(counts[(c, d)] for c in CATEGORIES)) for d in DIFFICULTIES)
                  + f" | {len(tasks)} | {sum(1 for t in tasks if t.id in mini)} |")
     return "\n".join(lines)
 

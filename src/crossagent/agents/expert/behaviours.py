@@ -18,7 +18,6 @@ from crossagent.agents.expert.pathing import (
     WALKABLE,
     Cell,
     adjacent_to,
-    can_collect,
     move_action,
     neighbours,
     shortest_path,

@@ -1,0 +1,254 @@
+"""GRPO end to end on the tiny model: lockstep rollouts, the log-prob pass, a run, its resume, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: nothing may come from a hub
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from crossagent.actions.chain import parse_reply  # noqa: E402
+from crossagent.bench.results_store import RESULTS_FILE, ResultsStore  # noqa: E402
+from crossagent.models.loading import load_model  # noqa: E402
+from crossagent.models.prompts import Turn as PromptTurn, build_messages  # noqa: E402
+from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
+from crossagent.tasks.suite import load_suite  # noqa: E402
+from crossagent.train import grpo_cli  # noqa: E402
+from crossagent.train.grpo import (CURVES_PNG, LOG_CSV, GRPOConfig, prepare_run, reply_logprobs,  # noqa: E402
+                                   train)
+from crossagent.models.generation import VISION_TOKENS, GenerationSettings, stop_token_ids  # noqa: E402
+from crossagent.train.rollouts import (LocalSampler, RolloutSettings, Sample,  # noqa: E402
+                                       ServerSampler, Turn, collect_rollouts, group_specs)
+
+torch.set_num_threads(1)  # the tiny model gains nothing from threads on a small shared CPU
+
+WOOD, TABLE = "embodied.collect_wood.near.w0", "craft.place_table.kit.w45"
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return load_suite()
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return create_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+class ScriptedSampler:
+    """Replies cycle through a script; records the size of every call (one call per round)."""
+
+    def __init__(self, replies: list[str]):
+        self.replies = replies
+        self.calls: list[int] = []
+
+    def sample(self, requests, seed):
+        self.calls.append(len(requests))
+        return [Sample(self.replies[(len(self.calls) + row) % len(self.replies)], (7, 8, 9))
+                for row in range(len(requests))]
+
+
+def test_groups_start_identical_and_each_round_is_one_batched_call(suite):
+    sampler = ScriptedSampler(["Skill: collect wood", "Action: move_left", "I think I will wait.", "Motion: dance"])
+    settings = RolloutSettings(max_episode_steps=12, requery_every=3, call_cost=0.05)
+    specs = group_specs([suite.task(WOOD), suite.task(TABLE)], group_size=2, first_trial=5)
+    batch = collect_rollouts(specs, sampler, settings, seed=0)
+
+    assert sampler.calls[0] == 4 and max(sampler.calls) == 4 and batch.rounds == len(sampler.calls)
+    assert sum(sampler.calls) == len(batch.turns) and batch.generated_tokens == 3 * len(batch.turns)
+    first_images = [episode.turns[0].images[-1] for episode in batch.episodes]
+    assert np.array_equal(first_images[0], first_images[1]) and np.array_equal(first_images[2], first_images[3])
+    assert not np.array_equal(first_images[0], first_images[2])
+    assert batch.episodes[0].result.seed == batch.episodes[1].result.seed != batch.episodes[2].result.seed
+    for episode in batch.episodes:
+        result, turns = episode.result, episode.turns
+        assert [turn.unparseable for turn in turns] == [parse_reply(turn.reply).error is not None for turn in turns]
+        unparseable = sum(turn.unparseable for turn in turns)
+        assert unparseable > 0  # "I think..." has no level tag, "Motion: dance" is malformed
+        assert episode.episode_return == pytest.approx(1.0 * result.success - 0.1 * unparseable - 0.05 * len(turns))
+        assert result.extra["calls"] == len(turns) and result.extra["unparseable_replies"] == unparseable
+        assert result.steps <= 3 * len(turns)  # an executor runs at most k=3 steps per reply
+        assert turns[0].messages[1]["content"][0]["text"] == f"Task: {episode.spec.task.instruction}"
+    assert batch.env_steps == sum(e.result.steps for e in batch.episodes) and batch.env_steps_per_second > 0
+
+    again = collect_rollouts(specs, ScriptedSampler(sampler.replies), settings, seed=0)
+    assert [e.result.actions for e in again.episodes] == [e.result.actions for e in batch.episodes]
+
+
+def test_a_skill_reply_that_solves_the_task_earns_the_success_reward(suite):
+    batch = collect_rollouts(group_specs([suite.task(WOOD)], 2, 0), ScriptedSampler(["Skill: collect wood"]),
+                             RolloutSettings(max_episode_steps=30, requery_every=4), seed=0)
+    for episode in batch.episodes:
+        assert episode.result.success and episode.episode_return == 1.0
+        assert episode.result.extra["executed"].get("skill", 0) == episode.result.steps
+
+
+def test_local_sampler_keeps_the_sampled_ids_and_never_samples_vision_tokens(tiny_path, monkeypatch):
+    model, processor = load_model(tiny_path)
+    sampler = LocalSampler(model, processor, GenerationSettings(max_new_tokens=6, do_sample=True, top_k=0))
+    image = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    requests = [build_messages("mixed", "Collect wood.", [], image), build_messages("raw", "Drink.", [], image)]
+    samples = sampler.sample(requests, seed=1)
+    assert samples == sampler.sample(requests, seed=1) != sampler.sample(requests, seed=2)
+    tokenizer = processor.tokenizer
+    vision = {tokenizer.convert_tokens_to_ids(token) for token in VISION_TOKENS}
+    for sample in samples:
+        assert 1 <= len(sample.token_ids) <= 6 and not vision & set(sample.token_ids)
+        stopped = sample.token_ids[-1] in stop_token_ids(model, processor)
+        body = sample.token_ids[:-1] if stopped else sample.token_ids
+        assert sample.text == tokenizer.decode(list(body), skip_special_tokens=False).strip()
+    seen = {}
+    generate = model.generate
+    monkeypatch.setattr(model, "generate", lambda **kwargs: seen.update(kwargs) or generate(**kwargs))
+    sampler.sample(requests[:1], seed=0)
+    assert set(seen["suppress_tokens"]) == vision  # a sampled <|image_pad|> would break the next prompt
+
+
+def test_server_sampler_posts_the_round_and_retokenises(tiny_path):
+    _, processor = load_model(tiny_path)
+    bodies = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        finish = "length" if body["seed"] % 1000 == 1 else "stop"
+        return httpx.Response(200, json={"choices": [{"message": {"content": " Action: noop "},
+                                                      "finish_reason": finish}]})
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    sampler = ServerSampler("http://server/v1", "policy", processor.tokenizer, client=client)
+    image = np.zeros((64, 64, 3), np.uint8)
+    request = build_messages("mixed", "Collect wood.", [], image)
+    stopped, cut = sampler.sample([request, request], seed=3)
+    noop_ids = processor.tokenizer.encode("Action: noop", add_special_tokens=False)
+    end = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert stopped == Sample("Action: noop", (*noop_ids, end)) and cut == Sample("Action: noop", tuple(noop_ids))
+    assert sorted(body["seed"] for body in bodies) == [3000, 3001]
+    assert bodies[0]["messages"][1]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_reply_logprobs_line_up_with_a_plain_forward_pass(tiny_path):
+    model, processor = load_model(tiny_path)
+    tokenizer = processor.tokenizer
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    short = build_messages("raw", "Collect wood.", [], image)
+    long = build_messages("mixed", "Place a table.", [PromptTurn(image, None, "Action: noop")], image)
+    def ids(text):
+        return tuple(tokenizer.encode(text, add_special_tokens=False))
+
+    turns = [Turn(*short, "x", ids("Action: noop"), False), Turn(*long, "y", ids("Skill: collect wood<|im_end|>"), False)]
+    with torch.no_grad():
+        batched, mask, _ = reply_logprobs(model, processor, turns, temperature=1.0)
+        for row, turn in enumerate(turns):
+            text = processor.apply_chat_template(turn.messages, add_generation_prompt=True, tokenize=False)
+            inputs = processor(text=[text], images=turn.images, return_tensors="pt")
+            prompt = inputs["input_ids"].shape[1]
+            reply = torch.tensor([turn.token_ids])
+            inputs["input_ids"] = torch.cat([inputs["input_ids"], reply], dim=1)
+            inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+            inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(reply)], dim=1)
+            logits = model(**inputs).logits[0, prompt - 1:-1]
+            expected = logits.log_softmax(-1).gather(-1, reply[0].unsqueeze(-1)).squeeze(-1)
+            length = len(turn.token_ids)
+            assert mask[row].sum() == length
+            assert torch.allclose(batched[row, :length], expected, atol=1e-4)
+
+
+def tiny_config(tiny_path, out, updates: int) -> GRPOConfig:
+    return GRPOConfig(model=str(tiny_path), output_dir=str(out), tasks_per_category=1, tasks_per_batch=2, group_size=2,
+                      max_episode_steps=6, max_new_tokens=4, updates=updates, checkpoint_every=1,
+                      learning_rate=1e-4, minibatch_size=8, gradient_accumulation_steps=2)
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("grpo-run")
+    result = train(tiny_config(tiny_path, out, updates=1))
+    return out, result
+
+
+def csv_rows(out):
+    with (out / LOG_CSV).open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_a_tiny_run_writes_checkpoint_log_events_and_curves(first_run):
+    out, result = first_run
+    assert result.iterations == 1 and len(result.history) == 1
+    metrics = result.history[0]
+    assert metrics["episodes"] == 4 and 4 <= metrics["turns"] <= 4 * 6 and metrics["env_steps"] <= 4 * 6
+    assert metrics["kl"] >= 0 and metrics["entropy"] > 0 and 0 <= metrics["clip_fraction"] <= 1
+    assert metrics["env_steps_per_second"] > 0 and metrics["generated_tokens_per_second"] > 0
+    checkpoint = out / "checkpoint-000001"
+    assert (checkpoint / "model" / "config.json").is_file() and (checkpoint / "optimizer.bin").is_file()
+    assert (checkpoint / "trainer_state.json").is_file() and list(checkpoint.glob("random_states_*.pkl"))
+    rows = csv_rows(out)
+    assert [row["iteration"] for row in rows] == ["1"] and float(rows[0]["mean_return"]) == metrics["mean_return"]
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert (out / CURVES_PNG).stat().st_size > 0
+    load_model(result.final_model)  # the final model is a loadable checkpoint
+
+
+def test_a_resumed_run_continues_from_its_checkpoint(first_run, tiny_path, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(first_run[0], out)
+    config = tiny_config(tiny_path, out, updates=2)
+    run = prepare_run(config)
+    assert run.progress.iteration == 1 and run.resumed_from == out / "checkpoint-000001"
+    saved, _ = load_model(out / "checkpoint-000001" / "model")
+    for (name, parameter), (_, expected) in zip(run.model.named_parameters(), saved.named_parameters()):
+        assert torch.equal(parameter, expected), name
+    initial, _ = load_model(tiny_path)
+    assert not all(torch.equal(a, b) for a, b in zip(saved.parameters(), initial.parameters()))  # it did learn
+    saved_optimizer = torch.load(out / "checkpoint-000001" / "optimizer.bin", weights_only=False)
+    state = run.optimizer.state_dict()["state"]
+    assert state and state.keys() == saved_optimizer["state"].keys()
+    for key, values in saved_optimizer["state"].items():
+        assert torch.equal(state[key]["exp_avg"], values["exp_avg"]) and torch.equal(state[key]["exp_avg_sq"],
+                                                                                  values["exp_avg_sq"])
+        assert float(state[key]["step"]) == float(values["step"]) >= 1
+    del run
+
+    result = train(config)
+    assert result.iterations == 2 and [m["iteration"] for m in result.history] == [2]
+    assert [row["iteration"] for row in csv_rows(out)] == ["1", "2"]
+    assert (out / "checkpoint-000002" / "trainer_state.json").is_file()
+
+
+def run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    grpo_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["grpo", *argv])
+    return args.run(args)
+
+
+def test_cli_evaluates_a_checkpoint_into_a_results_store_and_plots(first_run, tmp_path, capsys):
+    out, _ = first_run
+    assert run_cli("--eval", "--model", str(out / "checkpoint-000001"), "--out", str(tmp_path), "--suite", WOOD,
+                   "--trials", "2", "--eval-max-steps", "3", "--max-new-tokens", "4") == 0
+    with ResultsStore(tmp_path / RESULTS_FILE) as store:
+        rows = store.episodes()
+    assert [(row.agent, row.task_id, row.trial) for row in rows] == [("grpo:checkpoint-000001@dynamic", WOOD, 0),
+                                                                      ("grpo:checkpoint-000001@dynamic", WOOD, 1)]
+    assert all(row.steps <= 3 and "executed" in row.extra for row in rows)
+    assert (tmp_path / "summary.md").is_file() and "grpo:checkpoint-000001@dynamic" in capsys.readouterr().out
+    (out / CURVES_PNG).unlink()
+    assert run_cli("--plot", "--out", str(out)) == 0 and (out / CURVES_PNG).is_file()
+
+
+def test_cli_flags_cover_the_config():
+    parser = argparse.ArgumentParser()
+    grpo_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["grpo", "--model", "m", "--out", "o", "--kl-coef", "0.05", "--no-use-image",
+                              "--use-text", "--rollout-server", "http://h/v1", "--served-model", "p"])
+    config = grpo_cli.config_from_args(args)
+    assert (config.kl_coef, config.use_image, config.use_text, config.group_size) == (0.05, False, True, 4)
+    assert config.rollout_server == "http://h/v1" and config.output_dir == "o"
