@@ -48,7 +48,7 @@ class DemoSettings:
     sft_steps: int = 300
     batch_size: int = 8
     learning_rate: float = 2e-3
-    eval_trials: int = 2
+    eval_trials: int = 1  # 2+ for a spread across trials (each adds ~5 min on 2 cores)
     slots: int = 30  # episodes evaluated side by side: one generate call for all of them
     requery_every: int = 4
     workers: int = 2
