@@ -34,6 +34,8 @@ from crossagent.tasks.suite import load_suite
 from crossagent.train.sft import SFTSettings, run_sft
 
 MODEL_NAME = "sft-all-in-one"
+# CrossAgent evaluates at temperature 0.4; greedy decoding of the tiny model always picks `Action:`.
+EVAL_SAMPLING = GenerationSettings(max_new_tokens=32, do_sample=True, temperature=0.4, seed=0)
 # The all-in-one mix: every output format, the cross-level one (evaluated here) three times as often.
 MIX_WEIGHTS = {name: 3.0 if name == "mixed" else 1.0 for name in OUTPUT_FORMATS}
 BASELINES = ("expert", "random")
@@ -99,7 +101,7 @@ def run_demo(args: argparse.Namespace) -> int:
     speeds = stage("benchmark the SFT model", lambda: evaluate_model(
         sft.output_dir, MODEL_NAME, "mixed", ["slow", "fast", "dynamic"], mini, settings.eval_trials, suite.name,
         suite.mini_ids, out, settings.slots, settings.requery_every, settings.history,
-        GenerationSettings(max_new_tokens=32)))
+        EVAL_SAMPLING))
     keys = {(task.id, trial) for task in mini for trial in range(settings.eval_trials)}
     with ResultsStore(store) as results:
         summaries = summaries_from_store(results, {suite.name}, keys)

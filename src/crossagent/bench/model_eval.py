@@ -34,7 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--slots", type=int, default=16, help="episodes run side by side (the generate batch)")
     parser.add_argument("--requery-every", type=int, default=4, help="fast/dynamic: re-query after k steps")
     parser.add_argument("--history", type=int, default=3, help="turns of history in the prompt")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    parser.add_argument("--temperature", type=float, default=0.4,
+                        help="sampling temperature (CrossAgent evaluates at 0.4); 0: greedy")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--out", type=Path, required=True)
     parser.set_defaults(run=run_eval_model)
