@@ -64,7 +64,11 @@ def test_sft_learns_checkpoints_and_resumes(tiny, tmp_path):
     settings.max_steps = 16
     resumed = run_sft(settings)
     assert resumed.steps == 16
-    steps = [int(row["step"]) for row in csv.DictReader((tmp_path / "run" / "loss_curve.csv").open())]
+    rows = list(csv.DictReader((tmp_path / "run" / "loss_curve.csv").open()))
+    steps = [int(row["step"]) for row in rows]
     assert steps == sorted(steps) and steps[-1] == 16 and 14 in steps  # continued after 12, not from 0
+    losses = {int(row["step"]): float(row["loss"]) for row in rows}
+    # The resumed run starts from the trained weights, not from the initial ones.
+    assert losses[14] < 0.8 * losses[2]
     model, _ = load_model(resumed.output_dir)
     assert sum(p.numel() for p in model.parameters()) > 0

@@ -110,12 +110,22 @@ def _as_pil(image) -> Image.Image:
     return image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
 
 
+def newest_checkpoint(output: Path) -> Path | None:
+    checkpoints = [path for path in output.glob("checkpoint-*") if path.name.split("-")[-1].isdigit()]
+    return max(checkpoints, key=lambda path: int(path.name.split("-")[-1])) if checkpoints else None
+
+
 def run_sft(settings: SFTSettings) -> SFTResult:
     """Train, checkpointing every `save_steps`; a re-run with resume=True continues where it stopped."""
-    model, processor = load_model(settings.model)
-    dataset = load_from_disk(settings.dataset)
     output = Path(settings.output_dir)
     output.mkdir(parents=True, exist_ok=True)
+    checkpoint = newest_checkpoint(output) if settings.resume else None
+    # The Trainer's own resume loads weights by raw state-dict keys, which miss this model's
+    # renamed keys (transformers 5 maps them only in from_pretrained) and would silently keep
+    # the initial weights. So the weights come from the checkpoint through from_pretrained; the
+    # Trainer restores only the optimizer, schedule, RNG and step.
+    model, processor = load_model(checkpoint or settings.model)
+    dataset = load_from_disk(settings.dataset)
     (output / "sft_settings.json").write_text(json.dumps(asdict(settings), indent=1))
     collator = AssistantOnlyCollator(processor, settings.max_length)
     config = SFTConfig(
@@ -140,9 +150,8 @@ def run_sft(settings: SFTSettings) -> SFTResult:
     )
     trainer = SFTTrainer(model=model, args=config, data_collator=collator, train_dataset=dataset,
                          processing_class=processor, callbacks=[LossCurveCallback(output)])
-    checkpoint = settings.resume and any(output.glob("checkpoint-*"))
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.perf_counter() - started
     trainer.save_model(str(output / "final"))
     processor.save_pretrained(str(output / "final"))
