@@ -70,6 +70,7 @@ class LevelAgent:
         self.needs_image = getattr(policy, "needs_image", False)
         self.needs_text = getattr(policy, "needs_text", False)
         self._executor: Executor | None = None
+        self._pending: int | None = None  # the executor's next action, taken early by wants_reply()
         self._reply: Reply | None = None
         self._level: str | None = None
         self._steps_this_call = 0
@@ -85,6 +86,7 @@ class LevelAgent:
     def reset(self, task: Task, seed: int) -> None:
         self.policy.reset(task, seed)
         self._executor = None
+        self._pending = None
         self._reset_stats()
 
     def act(self, observation: Observation, state: PrivilegedState | None) -> int:
@@ -95,17 +97,28 @@ class LevelAgent:
                 self._start_call(observation, state)
                 if self._executor is None:
                     return self._count_step(NOOP, INVALID)
-            try:
-                action = next(self._executor)
-            except StopIteration as stop:
-                self._finish_call(stop.value)
-                continue
+            action, self._pending = self._pending, None
+            if action is None:
+                try:
+                    action = next(self._executor)
+                except StopIteration as stop:
+                    self._finish_call(stop.value)
+                    continue
             self._steps_this_call += 1
             return self._count_step(action, self._level)
         return self._count_step(NOOP, self._level or INVALID)
 
     def wants_reply(self) -> bool:
-        """True if the next act() starts by asking the policy (a batched runner answers these together)."""
+        """True if the next act() starts by asking the policy (a batched runner answers these together).
+
+        An executor only reveals that it is done when asked for its next action, so this asks
+        now (on the current state, as act() would) and keeps the action for act().
+        """
+        if self._executor is not None and self._pending is None and not self._requery_due():
+            try:
+                self._pending = next(self._executor)
+            except StopIteration as stop:
+                self._finish_call(stop.value)
         return self._executor is None or self._requery_due()
 
     def _requery_due(self) -> bool:
@@ -115,6 +128,7 @@ class LevelAgent:
         if self._executor is not None:
             self._executor.close()
             self._finish_call(Stop("budget", "re-queried"))
+        self._pending = None
         text = self.policy.reply(observation, state if self.policy.uses_privileged_state else None)
         self.calls += 1
         self._reply = parse_reply(text)
