@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 
-STOP_KINDS = ("done", "failed", "budget")
-
 
 @dataclass(frozen=True)
 class Stop:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from crafter import objects
 
 from crossagent.envs.crafter_world import DeterministicCrafter
@@ -82,11 +81,6 @@ class PrivilegedState:
 
     def object_at(self, cell: tuple[int, int]):
         return self.world[cell][1]
-
-    def material_map(self) -> np.ndarray:
-        """Material names per cell as a (W, H) array of strings."""
-        names = np.array([self.world._mat_names[i] or "none" for i in range(max(self.world._mat_names) + 1)])
-        return names[self.world._mat_map]
 
     def mobs(self, kind: type | tuple[type, ...] = (objects.Zombie, objects.Skeleton, objects.Cow)) -> list:
         return [obj for obj in self.world.objects if isinstance(obj, kind) and obj.health > 0]
