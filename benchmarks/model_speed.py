@@ -1,8 +1,9 @@
 """Model-agent speed, measured side by side in one run with the tiny model.
 
-1. Agent env steps/s in slow mode (one reply per step): the same episodes run with one
-   batched generate call for all waiting envs (`slots` = N), against one env at a time
-   (`slots` = 1). The ratio is the gain of batched generation.
+1. Agent env steps/s in slow mode (one reply per step): the same episodes run through the
+   lockstep engine (bench.lockstep) with one batched generate call for all waiting envs
+   (`slots` = N), against one env at a time (`slots` = 1). The ratio is the gain of batched
+   generation.
 2. SFT throughput: non-padding tokens/s of cold-start SFT on a synthetic all-in-one-shaped
    dataset (mixed prompts, 1 turn of history).
 
@@ -25,12 +26,15 @@ from datasets import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from crossagent.agents.level_agent import LevelAgent  # noqa: E402
-from crossagent.bench.lockstep import LockstepPolicy, run_lockstep  # noqa: E402
+from crossagent.agents.model_policy import ModelPolicy  # noqa: E402
+from crossagent.bench.lockstep import run_lockstep  # noqa: E402
 from crossagent.models.generation import GenerationSettings  # noqa: E402
 from crossagent.models.loading import load_model  # noqa: E402
 from crossagent.models.prompts import Turn, build_messages  # noqa: E402
+from crossagent.models.samplers import LocalSampler  # noqa: E402
 from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
+from crossagent.tasks.task import Task  # noqa: E402
 from crossagent.train.sft import SFTSettings, run_sft  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "model_speed.md"
@@ -43,12 +47,13 @@ def steps_per_second(model_path: str, slots: int) -> tuple[float, float]:
     model, processor = load_model(model_path)
     suite = load_suite()
     episodes = [(replace(task, budget=EPISODE_STEPS), 0) for task in suite.mini[:EPISODES]]
-    settings = GenerationSettings(max_new_tokens=16)
+    sampler = LocalSampler(model, processor, GenerationSettings(max_new_tokens=16))
 
-    def make_agent() -> LevelAgent:
-        return LevelAgent(LockstepPolicy(model, processor, "mixed", 1, settings), mode="slow")
+    def make_agent(task: Task, trial: int) -> LevelAgent:
+        return LevelAgent(ModelPolicy(sampler, "mixed", history_length=1), mode="slow")
 
-    stats = run_lockstep(episodes, make_agent, slots, settings, on_result=lambda result: None, progress=False)
+    stats = run_lockstep(episodes, make_agent, slots, sampler, seed=0, on_result=lambda *finished: None,
+                         progress=False)
     return stats.steps_per_second, stats.tokens_per_second
 
 

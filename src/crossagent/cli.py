@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from crossagent.actions.minecraft import cli as minecraft_cli
-from crossagent import demo
+from crossagent import comparison, demo
 from crossagent.bench import cli as bench_cli
 from crossagent.bench import level_table, model_eval
 from crossagent.data import cli as data_cli
@@ -18,7 +18,8 @@ from crossagent.train import grpo_cli
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (demo, tasks_cli, bench_cli, level_table, data_cli, model_eval, grpo_cli, serve, minecraft_cli):
+    for module in (demo, tasks_cli, bench_cli, level_table, data_cli, model_eval, grpo_cli, comparison, serve,
+                   minecraft_cli):
         module.register(commands)
     return parser
 

@@ -27,7 +27,7 @@ from crossagent.data.builders import BuildConfig
 from crossagent.data.cli import MIX, label
 from crossagent.data.recording import record
 from crossagent.models.generation import GenerationSettings
-from crossagent.models.prompts import OUTPUT_FORMATS
+from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
 from crossagent.models.tiny_vlm import create_tiny_model
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
@@ -47,6 +47,7 @@ class DemoSettings:
     per_category: int = 20  # training tasks per category
     record_trials: int = 2
     history: int = 1  # turns of history in prompts (short prompts keep CPU training fast)
+    observe: str = "both"  # what the model reads: image, text (the text view) or both
     sft_steps: int = 300
     batch_size: int = 8
     learning_rate: float = 2e-3
@@ -66,6 +67,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     settings = DemoSettings(**{name: getattr(args, name) for name in asdict(DemoSettings())})
+    if settings.observe not in OBSERVES:
+        raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
     torch.set_num_threads(max(1, settings.workers // 2))  # small models: extra threads only contend
     out = settings.out
     timings: dict[str, float] = {}
@@ -85,7 +88,7 @@ def run_demo(args: argparse.Namespace) -> int:
     labelled = out / "data" / "labelled"
     report = stage("label into every level", lambda: label(out / "data" / "recording", list(OUTPUT_FORMATS), labelled,
                                                            MIX_WEIGHTS,
-                                                           BuildConfig(history=settings.history)))
+                                                           BuildConfig(settings.history, *OBSERVES[settings.observe])))
     init = out / "model" / "init"
     if not (init / "config.json").exists():
         stage("build the tiny model", lambda: create_tiny_model(init))
@@ -101,7 +104,7 @@ def run_demo(args: argparse.Namespace) -> int:
     speeds = stage("benchmark the SFT model", lambda: evaluate_model(
         sft.output_dir, MODEL_NAME, "mixed", ["slow", "fast", "dynamic"], mini, settings.eval_trials, suite.name,
         suite.mini_ids, out, settings.slots, settings.requery_every, settings.history,
-        EVAL_SAMPLING))
+        EVAL_SAMPLING, settings.observe))
     keys = {(task.id, trial) for task in mini for trial in range(settings.eval_trials)}
     with ResultsStore(store) as results:
         summaries = summaries_from_store(results, {suite.name}, keys)

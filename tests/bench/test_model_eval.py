@@ -1,14 +1,17 @@
 """A model checkpoint on the benchmark: lockstep batched episodes, stored per mode, resumable."""
 
+import argparse
 from dataclasses import replace
 
 import pytest
 import torch
 
+from crossagent.bench import model_eval
 from crossagent.bench.model_eval import evaluate_model
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.tiny_vlm import create_tiny_model
+from crossagent.tasks.splits import heldout_tasks
 from crossagent.tasks.suite import load_suite
 
 
@@ -43,3 +46,24 @@ def test_unknown_modes_are_refused(tiny, tmp_path):
     suite = load_suite()
     with pytest.raises(ValueError, match="mode 'turbo'"):
         evaluate_model(tiny, "tiny", "mixed", ["turbo"], suite.mini[:1], 1, suite.name, (), tmp_path)
+
+
+def test_cli_evaluates_the_heldout_tasks(monkeypatch, tmp_path):
+    """`--suite heldout`: the tasks GRPO never trains on (how a GRPO run is evaluated)."""
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def evaluated(model_path, name, output_format, modes, tasks, *rest):
+        seen.update(name=name, modes=modes, tasks=tasks)
+        raise Stop
+
+    monkeypatch.setattr(model_eval, "evaluate_model", evaluated)
+    parser = argparse.ArgumentParser()
+    model_eval.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["eval-model", "--model", "runs/grpo/final", "--out", str(tmp_path), "--suite", "heldout",
+                              "--modes", "dynamic"])
+    with pytest.raises(Stop):
+        args.run(args)
+    assert seen == {"name": "final", "modes": ["dynamic"], "tasks": heldout_tasks(load_suite())}

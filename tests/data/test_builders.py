@@ -1,5 +1,6 @@
 """SFT examples: the rejection filter's rules and counts, the history turns, the saved dataset."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -65,6 +66,17 @@ def test_examples_carry_the_last_h_turns_of_the_episode_in_order():
         "Motion: do\nAction: do", "Motion: wait\nAction: noop", "Motion: do\nAction: do"]
     first = examples[0]
     assert len(first["images"]) == 1 and len(json.loads(first["messages"])) == 3
+
+
+def test_a_text_observation_is_shown_for_the_current_step_only():
+    steps = [dataclasses.replace(step, text=f"view {step.step}") for step in episode()]
+    examples, _ = build_examples([steps], {"raw": 1.0}, BuildConfig(history=1, use_image=False, use_text=True,
+                                                                     keep_noop=1.0), 64)
+    messages = json.loads(examples[2]["messages"])
+    texts = [item.get("text") for m in messages if m["role"] == "user" for item in m["content"]]
+    assert texts == ["Task: Do it.", "view 2"]  # step 1's turn keeps its reply, not its view
+    assert examples[2]["images"] == []
+    assert "legend:" in messages[0]["content"][0]["text"]  # the system prompt explains the view once
 
 
 def test_mixed_history_replays_the_chain_each_step_got():

@@ -51,6 +51,9 @@ def test_the_expert_chopping_a_tree_records_the_annotations_labelling_needs(reco
     assert last.inventory["wood"] == 1 and last.achievements["collect_wood"] == 1
     assert all(step.success and step.category == "embodied" for step in wood)
     assert [step.step for step in wood] == list(range(len(wood)))
+    # The text view is the observation's before the step: the tree is faced, no wood yet.
+    assert "inventory: empty" in last.text and "facing: " in last.text
+    assert last.text.splitlines()[0] == "view:" and len(last.text.splitlines()[1]) == 9
 
 
 def parser():

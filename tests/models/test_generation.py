@@ -3,7 +3,7 @@
 import torch
 
 from crossagent.actions import grounding
-from crossagent.models.generation import GenerationSettings, generate_batch, generate_replies
+from crossagent.models.generation import GenerationSettings, generate_batch
 from crossagent.models.prompts import Turn, build_messages
 
 from .conftest import observation
@@ -37,9 +37,9 @@ def test_one_reply_per_request_equal_to_one_at_a_time(tiny):
 def test_greedy_is_deterministic_and_sampling_follows_the_seed(tiny):
     model, processor = tiny
     batch = requests(2)
-    assert generate_replies(model, processor, batch, SETTINGS) == generate_replies(model, processor, batch, SETTINGS)
+    assert generate_batch(model, processor, batch, SETTINGS) == generate_batch(model, processor, batch, SETTINGS)
     sampled = GenerationSettings(max_new_tokens=8, do_sample=True, temperature=1.0, top_k=50, seed=7)
-    assert generate_replies(model, processor, batch, sampled) == generate_replies(model, processor, batch, sampled)
+    assert generate_batch(model, processor, batch, sampled) == generate_batch(model, processor, batch, sampled)
 
 
 def test_empty_batch(tiny):

@@ -1,11 +1,13 @@
-"""ModelPolicy: the ReplyPolicy protocol over the tiny model, its history, and batched replies."""
+"""ModelPolicy: the ReplyPolicy protocol over the tiny model, its history, batched (prepared) replies, turns."""
 
 import pytest
 
+from crossagent.actions.chain import parse_reply
 from crossagent.agents.level_agent import LevelAgent
-from crossagent.agents.model_policy import SEED_STRIDE, ChatEpisode, ModelPolicy, reply_batch
+from crossagent.agents.model_policy import SEED_STRIDE, ChatEpisode, ModelPolicy, server_policy
 from crossagent.bench.episode import make_env, run_episode
 from crossagent.models.generation import GenerationSettings
+from crossagent.models.samplers import LocalSampler, Sample
 
 from .conftest import observation, task
 
@@ -13,10 +15,21 @@ SETTINGS = GenerationSettings(max_new_tokens=6)
 
 
 def policy(tiny, **kwargs) -> ModelPolicy:
-    model, processor = tiny
-    made = ModelPolicy(model, processor, settings=SETTINGS, **kwargs)
+    made = ModelPolicy(LocalSampler(*tiny, SETTINGS), **kwargs)
     made.reset(task(), seed=0)
     return made
+
+
+class RecordingSampler:
+    """Replies from a script, in order; records every call's seed."""
+
+    def __init__(self, *replies: str):
+        self.replies = list(replies)
+        self.seeds: list[int] = []
+
+    def sample(self, requests, seed):
+        self.seeds.append(seed)
+        return [Sample(self.replies.pop(0), (5, 6)) for _ in requests]
 
 
 def user_turns(messages):
@@ -50,44 +63,74 @@ def test_reset_forgets_the_episode(tiny):
 
 
 def test_text_only_policy_sends_no_image(tiny):
-    made = policy(tiny, needs_image=False, needs_text=True)
+    made = policy(tiny, use_image=False, use_text=True)
+    assert made.needs_text and not made.needs_image
     messages, images = made.request(observation(0, text="view: T.."))
     assert images == [] and user_turns(messages)[0]["content"][-1] == {"type": "text", "text": "view: T.."}
 
 
 def test_batched_replies_equal_one_at_a_time(tiny):
+    """Greedy decoding: one sampler call for three policies' requests gives each the reply it gets alone."""
     alone = [policy(tiny, output_format=f) for f in ("raw", "mixed", "skill")]
     together = [policy(tiny, output_format=f) for f in ("raw", "mixed", "skill")]
+    sampler = LocalSampler(*tiny, SETTINGS)
     for step in range(2):
         observations = [observation(10 * step + i) for i in range(3)]
         expected = [p.reply(o, None) for p, o in zip(alone, observations)]
-        assert reply_batch(together, observations) == expected
-    assert [list(p.chat.history) for p in together][0][-1].reply == alone[0].chat.history[-1].reply
+        requests = [p.request(o) for p, o in zip(together, observations)]
+        for p, sample in zip(together, sampler.sample(requests, seed=0)):
+            p.answer(sample)
+        assert [p.reply(o, None) for p, o in zip(together, observations)] == expected
+    assert [turn.reply for turn in together[1].chat.history] == [turn.reply for turn in alone[1].chat.history]
+
+
+def test_a_prepared_sample_is_the_next_reply_and_turns_are_recorded():
+    sampler = RecordingSampler("Action: noop", "I think I will wait.")
+    made = ModelPolicy(sampler, "raw", keep_turns=True)
+    made.reset(task(), seed=3)
+    messages, images = made.request(observation(0))
+    made.answer(Sample("Action: move_left", (1, 2, 3)))
+    assert made.reply(observation(0), None) == "Action: move_left" and sampler.seeds == []
+    assert made.reply(observation(1), None) == "Action: noop"  # nothing prepared: the sampler alone
+    assert made.reply(observation(2), None) == "I think I will wait."
+    assert sampler.seeds == [3 * SEED_STRIDE + 1, 3 * SEED_STRIDE + 2]  # episode seed and call index
+    assert made.own_sampling.calls == 2 and made.own_sampling.generated_tokens == 4
+    first = made.turns[0]
+    assert (first.messages, first.images, first.reply, first.token_ids) == (messages, images, "Action: move_left",
+                                                                            (1, 2, 3))
+    assert [turn.unparseable for turn in made.turns] == [False, False, True] == [
+        parse_reply(turn.reply).error is not None for turn in made.turns]
+    assert made.unparseable_replies == 1
+    made.reset(task(), seed=4)
+    assert made.turns == [] and made.unparseable_replies == 0 and made.own_sampling.calls == 0
+
+
+def test_turns_are_kept_only_when_asked():
+    made = ModelPolicy(RecordingSampler("Motion: dance"), "mixed")
+    made.reset(task(), seed=0)
+    made.reply(observation(0), None)
+    assert made.turns == [] and made.unparseable_replies == 1
+
+
+def test_answer_needs_a_request():
+    made = ModelPolicy(RecordingSampler(), "raw")
+    made.reset(task(), seed=0)
+    with pytest.raises(RuntimeError, match="without a pending request"):
+        made.answer(Sample("Action: noop", ()))
 
 
 def test_level_agent_runs_the_policy_in_crafter(tiny):
     """The untrained model's replies are noise: the episode runs, and its steps are invalid no-ops."""
-    agent = LevelAgent(ModelPolicy(*tiny, settings=SETTINGS), mode="dynamic")
+    agent = LevelAgent(ModelPolicy(LocalSampler(*tiny, SETTINGS)), mode="dynamic")
     run_episode(make_env(agent), agent, task(), 0)
     stats = agent.episode_stats()
     assert stats["calls"] >= 1 and stats["steps"] == task().budget
 
 
-def test_batch_needs_shared_settings(tiny):
-    model, processor = tiny
-    other = ModelPolicy(model, processor, settings=GenerationSettings(max_new_tokens=3))
-    other.reset(task(), 0)
-    with pytest.raises(ValueError, match="share one model"):
-        reply_batch([policy(tiny), other], [observation(0), observation(1)])
-
-
-def test_sampling_seed_follows_episode_and_call():
-    class Stub(ModelPolicy):
-        def __init__(self):
-            self.settings = GenerationSettings(do_sample=True)
-            self._seed, self._calls = 3, 2
-
-    assert Stub().call_settings().seed == 3 * SEED_STRIDE + 2
+def test_server_policy_is_a_model_policy_named_after_the_served_model():
+    made = server_policy("http://127.0.0.1:1/v1", "qwen", "skill", use_text=True, max_tokens=8)
+    assert made.name == "openai:qwen:skill" and made.needs_text and made.sampler.max_tokens == 8
+    assert made.sampler.url == "http://127.0.0.1:1/v1/chat/completions"
 
 
 def test_chat_episode_misuse():

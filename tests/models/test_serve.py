@@ -1,4 +1,4 @@
-"""`crossagent serve` and the OpenAI client policy, over a real server on 127.0.0.1."""
+"""`crossagent serve` and its client (ServerSampler, server_policy), over a real server on 127.0.0.1."""
 
 import argparse
 import socket
@@ -7,12 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from crossagent.agents.model_policy import ModelPolicy
-from crossagent.agents.openai_policy import ChatServerError, OpenAIChatPolicy
+from crossagent.agents.model_policy import ModelPolicy, server_policy
 from crossagent.models.batching import GenerationQueue
 from crossagent.models.generation import GenerationSettings, generate_batch
 from crossagent.models.openai_messages import from_openai_messages, image_to_data_url, to_openai_messages
 from crossagent.models.prompts import build_messages
+from crossagent.models.samplers import ChatServerError, LocalSampler, ServerSampler
 from crossagent.models.serve import BackgroundServer, create_app, register, require_loopback
 
 from .conftest import observation, task
@@ -27,21 +27,31 @@ def server(tiny):
         yield running
 
 
-def client_policy(base_url: str, **kwargs) -> OpenAIChatPolicy:
-    made = OpenAIChatPolicy(base_url, "tiny", output_format="raw", max_tokens=MAX_TOKENS, **kwargs)
+def client_policy(base_url: str, **kwargs) -> ModelPolicy:
+    made = server_policy(base_url, "tiny", output_format="raw", max_tokens=MAX_TOKENS, **kwargs)
     made.reset(task(), seed=0)
     return made
 
 
 def test_client_reply_equals_the_local_policy(server, tiny):
     remote = client_policy(server.base_url)
-    local = ModelPolicy(*tiny, output_format="raw", settings=GenerationSettings(max_new_tokens=MAX_TOKENS))
+    local = ModelPolicy(LocalSampler(*tiny, GenerationSettings(max_new_tokens=MAX_TOKENS)), output_format="raw")
     local.reset(task(), seed=0)
     for step in range(2):  # the second call carries a history turn with an image
         reply = remote.reply(observation(step), None)
         assert isinstance(reply, str)
         assert reply == local.reply(observation(step), None)  # PNG is lossless: same pixels, same greedy reply
-    assert remote.prompt_tokens > 0 and 2 <= remote.completion_tokens <= 2 * MAX_TOKENS
+    assert remote.name == "openai:tiny:raw"
+    assert remote.sampler.prompt_tokens > 0 and 2 <= remote.sampler.completion_tokens <= 2 * MAX_TOKENS
+    remote.sampler.close()
+
+
+def test_a_batch_of_requests_to_the_server_equals_local_greedy_samples(server, tiny):
+    model, processor = tiny
+    requests = [build_messages("raw", "Collect wood.", [], observation(i).image) for i in range(3)]
+    remote = ServerSampler(server.base_url, "tiny", processor.tokenizer, max_tokens=MAX_TOKENS)
+    local = LocalSampler(model, processor, GenerationSettings(max_new_tokens=MAX_TOKENS))
+    assert [s.text for s in remote.sample(requests, seed=0)] == [s.text for s in local.sample(requests, seed=0)]
     remote.close()
 
 
@@ -75,7 +85,7 @@ def test_bad_requests_get_openai_errors(server, body, status, words):
 
 def test_server_error_reaches_the_client(server):
     policy = client_policy(server.base_url)
-    policy.model = "not-served"
+    policy.sampler.model = "not-served"
     with pytest.raises(ChatServerError, match="HTTP 404: model 'not-served' is not served"):
         policy.reply(observation(0), None)
 
@@ -121,3 +131,38 @@ def test_loopback_only_and_cli_registration():
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["serve", "--model", "ckpt", "--port", "8123"])
     assert (args.host, args.port, callable(args.run)) == ("127.0.0.1", 8123, True)
+
+
+@pytest.mark.parametrize("answer, words", [
+    (httpx.Response(200, text="<html>"), "the answer is not JSON: <html>"),
+    (httpx.Response(200, json={"choices": []}), r"the answer has no choices\[0\]\.message\.content"),
+    (httpx.Response(500, json={"error": {"message": "out of memory"}}), "HTTP 500: out of memory"),
+    (httpx.ReadTimeout("slow"), r"no answer within 5(\.0)? s"),
+])
+def test_server_sampler_errors_name_the_url_and_the_reason(answer, words):
+    def reply(request: httpx.Request) -> httpx.Response:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client = httpx.Client(transport=httpx.MockTransport(reply), timeout=5)
+    sampler = ServerSampler("http://server/v1", "tiny", client=client)
+    request = build_messages("raw", "Collect wood.", [], observation(0).image)
+    with pytest.raises(ChatServerError, match=f"http://server/v1/chat/completions: {words}"):
+        sampler.sample([request], seed=0)
+
+
+def test_server_sampler_sends_the_api_key_and_counts_usage():
+    seen = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization"))
+        return httpx.Response(200, json={"choices": [{"message": {"content": "Action: noop"}}],
+                                         "usage": {"prompt_tokens": 30, "completion_tokens": 4}})
+
+    client = httpx.Client(transport=httpx.MockTransport(reply))
+    sampler = ServerSampler("http://server/v1", "tiny", api_key="secret", client=client)
+    request = build_messages("raw", "Collect wood.", [], observation(0).image)
+    samples = sampler.sample([request, request], seed=0)
+    assert [s.text for s in samples] == ["Action: noop"] * 2 and samples[0].token_ids == ()  # no tokenizer: no ids
+    assert seen == ["Bearer secret"] * 2 and (sampler.prompt_tokens, sampler.completion_tokens) == (60, 8)

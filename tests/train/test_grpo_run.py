@@ -1,4 +1,4 @@
-"""GRPO end to end on the tiny model: lockstep rollouts, the log-prob pass, a run, its resume, the CLI."""
+"""GRPO end to end on the tiny model: lockstep rollouts, samplers, the log-prob pass, a run, its resume, the CLI."""
 
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from crossagent.actions.chain import parse_reply  # noqa: E402
-from crossagent.bench.results_store import RESULTS_FILE, ResultsStore  # noqa: E402
+from crossagent.agents.model_policy import Turn  # noqa: E402
 from crossagent.models.loading import load_model  # noqa: E402
 from crossagent.models.prompts import Turn as PromptTurn, build_messages  # noqa: E402
 from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
 from crossagent.train import grpo_cli  # noqa: E402
-from crossagent.train.grpo import (CURVES_PNG, LOG_CSV, GRPOConfig, prepare_run, reply_logprobs,  # noqa: E402
+from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LOG_CSV, GRPOConfig, prepare_run, reply_logprobs,  # noqa: E402
                                    train)
 from crossagent.models.generation import VISION_TOKENS, GenerationSettings, stop_token_ids  # noqa: E402
-from crossagent.train.rollouts import (LocalSampler, RolloutSettings, Sample,  # noqa: E402
-                                       ServerSampler, Turn, collect_rollouts, group_specs)
+from crossagent.models.samplers import LocalSampler, Sample, ServerSampler  # noqa: E402
+from crossagent.train.rollouts import RolloutSettings, collect_rollouts, group_specs  # noqa: E402
 
 torch.set_num_threads(1)  # the tiny model gains nothing from threads on a small shared CPU
 
@@ -62,8 +62,9 @@ def test_groups_start_identical_and_each_round_is_one_batched_call(suite):
     specs = group_specs([suite.task(WOOD), suite.task(TABLE)], group_size=2, first_trial=5)
     batch = collect_rollouts(specs, sampler, settings, seed=0)
 
-    assert sampler.calls[0] == 4 and max(sampler.calls) == 4 and batch.rounds == len(sampler.calls)
-    assert sum(sampler.calls) == len(batch.turns) and batch.generated_tokens == 3 * len(batch.turns)
+    stats = batch.stats
+    assert sampler.calls[0] == 4 and max(sampler.calls) == 4 and stats.generate_calls == len(sampler.calls)
+    assert sum(sampler.calls) == len(batch.turns) == stats.replies and stats.generated_tokens == 3 * len(batch.turns)
     first_images = [episode.turns[0].images[-1] for episode in batch.episodes]
     assert np.array_equal(first_images[0], first_images[1]) and np.array_equal(first_images[2], first_images[3])
     assert not np.array_equal(first_images[0], first_images[2])
@@ -77,7 +78,7 @@ def test_groups_start_identical_and_each_round_is_one_batched_call(suite):
         assert result.extra["calls"] == len(turns) and result.extra["unparseable_replies"] == unparseable
         assert result.steps <= 3 * len(turns)  # an executor runs at most k=3 steps per reply
         assert turns[0].messages[1]["content"][0]["text"] == f"Task: {episode.spec.task.instruction}"
-    assert batch.env_steps == sum(e.result.steps for e in batch.episodes) and batch.env_steps_per_second > 0
+    assert stats.env_steps == sum(e.result.steps for e in batch.episodes) and stats.steps_per_second > 0
 
     again = collect_rollouts(specs, ScriptedSampler(sampler.replies), settings, seed=0)
     assert [e.result.actions for e in again.episodes] == [e.result.actions for e in batch.episodes]
@@ -194,6 +195,13 @@ def test_a_tiny_run_writes_checkpoint_log_events_and_curves(first_run):
     assert [row["iteration"] for row in rows] == ["1"] and float(rows[0]["mean_return"]) == metrics["mean_return"]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert (out / CURVES_PNG).stat().st_size > 0
+    with (out / LEVEL_CSV).open() as file:
+        shares = list(csv.DictReader(file))
+    categories = {row["category"] for row in shares}
+    assert categories and len(shares) == len(categories) * 9  # 5 executed levels (invalid too) + 4 contained
+    for category in categories:  # executed shares partition the category's steps
+        executed = [float(r["share"]) for r in shares if r["category"] == category and r["kind"] == "executed"]
+        assert sum(executed) == pytest.approx(1.0)
     load_model(result.final_model)  # the final model is a loadable checkpoint
 
 
@@ -220,6 +228,8 @@ def test_a_resumed_run_continues_from_its_checkpoint(first_run, tiny_path, tmp_p
     result = train(config)
     assert result.iterations == 2 and [m["iteration"] for m in result.history] == [2]
     assert [row["iteration"] for row in csv_rows(out)] == ["1", "2"]
+    with (out / LEVEL_CSV).open() as file:
+        assert sorted({row["iteration"] for row in csv.DictReader(file)}) == ["1", "2"]
     assert (out / "checkpoint-000002" / "trainer_state.json").is_file()
 
 
@@ -230,16 +240,8 @@ def run_cli(*argv: str) -> int:
     return args.run(args)
 
 
-def test_cli_evaluates_a_checkpoint_into_a_results_store_and_plots(first_run, tmp_path, capsys):
+def test_cli_plots_a_run(first_run):
     out, _ = first_run
-    assert run_cli("--eval", "--model", str(out / "checkpoint-000001"), "--out", str(tmp_path), "--suite", WOOD,
-                   "--trials", "2", "--eval-max-steps", "3", "--max-new-tokens", "4") == 0
-    with ResultsStore(tmp_path / RESULTS_FILE) as store:
-        rows = store.episodes()
-    assert [(row.agent, row.task_id, row.trial) for row in rows] == [("grpo:checkpoint-000001@dynamic", WOOD, 0),
-                                                                      ("grpo:checkpoint-000001@dynamic", WOOD, 1)]
-    assert all(row.steps <= 3 and "executed" in row.extra for row in rows)
-    assert (tmp_path / "summary.md").is_file() and "grpo:checkpoint-000001@dynamic" in capsys.readouterr().out
     (out / CURVES_PNG).unlink()
     assert run_cli("--plot", "--out", str(out)) == 0 and (out / CURVES_PNG).is_file()
 

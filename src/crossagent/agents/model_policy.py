@@ -1,28 +1,43 @@
-"""A reply policy over a local vision-language model.
+"""A reply policy over a vision-language model: prompts from models.prompts, replies from a sampler.
 
-The prompt is models.prompts': a system prompt for the output format, the task, the last H
-turns (observation and reply) and the current observation. `reply()` answers one
-observation; a runner stepping many environments instead gathers `request()` of each
-policy, answers them with one generate call (`reply_batch`), and hands each reply back
-with `accept()`.
+The prompt is a system prompt for the output format, the task, the last H turns (observation
+and reply) and the current observation. Replies come from a models.samplers sampler: a model
+in this process (LocalSampler) or an OpenAI-compatible server (ServerSampler, see
+`server_policy`). `reply()` answers one observation; a runner stepping many episodes
+(bench.lockstep) instead gathers each policy's `request()`, answers them all with one sampler
+call, and hands each policy its sample with `answer()`, which the next `reply()` returns.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
-from transformers import PreTrainedModel
-from transformers.processing_utils import ProcessorMixin
+import numpy as np
 
+from crossagent.actions.chain import parse_reply
 from crossagent.envs.crafter_env import Observation
 from crossagent.envs.privileged_state import PrivilegedState
-from crossagent.models.generation import GenerationSettings, Request, generate_replies
-from crossagent.models.prompts import DEFAULT_HISTORY, OUTPUT_FORMATS, Turn, build_messages
+from crossagent.models import prompts
+from crossagent.models.generation import Request
+from crossagent.models.prompts import DEFAULT_HISTORY, OUTPUT_FORMATS, build_messages
+from crossagent.models.samplers import ReplySampler, Sample, SamplerMeter, ServerSampler
 from crossagent.tasks.task import Task
 
 SEED_STRIDE = 100_003  # seeds of successive calls in one episode never meet another episode's
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One reply as GRPO trains on it: the request, the reply with its sampled token ids, and
+    whether it was unparseable (`parse_reply(reply).error is not None`)."""
+
+    messages: list[dict]
+    images: list[np.ndarray]
+    reply: str
+    token_ids: tuple[int, ...]
+    unparseable: bool
 
 
 class ChatEpisode:
@@ -41,8 +56,8 @@ class ChatEpisode:
         self.use_image = use_image
         self.use_text = use_text
         self.instruction: str | None = None
-        self.history: deque[Turn] = deque(maxlen=history_length)
-        self._pending: Turn | None = None
+        self.history: deque[prompts.Turn] = deque(maxlen=history_length)
+        self._pending: prompts.Turn | None = None
 
     def reset(self, instruction: str) -> None:
         self.instruction = instruction
@@ -58,7 +73,7 @@ class ChatEpisode:
         if (self.use_image and image is None) or (self.use_text and text is None):
             raise ValueError(f"the observation lacks the {'image' if self.use_image and image is None else 'text'} "
                              f"this policy reads")
-        self._pending = Turn(image, text, "")
+        self._pending = prompts.Turn(image, text, "")
         return build_messages(self.output_format, self.instruction, list(self.history), image, text,
                               self.history_length)
 
@@ -70,61 +85,71 @@ class ChatEpisode:
 
 
 class ModelPolicy:
+    """The ReplyPolicy of a model agent. Counts its unparseable replies and, with `keep_turns`,
+    records every reply as a Turn (GRPO's training data).
+
+    A reply asked alone is seeded from the episode seed and the call index, so an episode's
+    replies are reproducible.
+    """
+
     uses_privileged_state = False
 
-    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin, output_format: str = "mixed",
-                 history_length: int = DEFAULT_HISTORY, settings: GenerationSettings = GenerationSettings(),
-                 needs_image: bool = True, needs_text: bool = False, name: str | None = None):
-        self.model = model
-        self.processor = processor
-        self.settings = settings
-        self.needs_image = needs_image
-        self.needs_text = needs_text
-        self.chat = ChatEpisode(output_format, history_length, needs_image, needs_text)
+    def __init__(self, sampler: ReplySampler, output_format: str = "mixed", history_length: int = DEFAULT_HISTORY,
+                 use_image: bool = True, use_text: bool = False, name: str | None = None, keep_turns: bool = False):
+        self.sampler = sampler
+        self.chat = ChatEpisode(output_format, history_length, use_image, use_text)
+        self.needs_image = use_image
+        self.needs_text = use_text
         self.name = name or f"model:{output_format}"
-        self._seed = 0
+        self.keep_turns = keep_turns
+        self._reset_episode(seed=0)
+
+    def _reset_episode(self, seed: int) -> None:
+        self.turns: list[Turn] = []
+        self.unparseable_replies = 0
+        self.own_sampling = SamplerMeter()  # the sampler calls this policy made alone (not a runner's batches)
+        self._seed = seed
         self._calls = 0
+        self._request: Request | None = None
+        self._prepared: Sample | None = None
 
     def reset(self, task: Task, seed: int) -> None:
         self.chat.reset(task.instruction)
-        self._seed = seed
-        self._calls = 0
+        self._reset_episode(seed)
 
     def request(self, observation: Observation) -> Request:
-        return self.chat.request(observation)
+        """The prompt for this observation; `answer()` hands in its sample, or `reply()` asks for one."""
+        self._request = self.chat.request(observation)
+        self._prepared = None
+        return self._request
 
-    def accept(self, reply: str) -> None:
-        self.chat.accept(reply)
-        self._calls += 1
-
-    def call_settings(self) -> GenerationSettings:
-        """Sampling is reproducible per episode: unless fixed, the seed follows the episode seed and call index."""
-        if self.settings.seed is not None or not self.settings.do_sample:
-            return self.settings
-        return replace(self.settings, seed=self._seed * SEED_STRIDE + self._calls)
+    def answer(self, sample: Sample) -> None:
+        """The sample for the last `request()`: the next `reply()` returns it."""
+        if self._request is None:
+            raise RuntimeError("answer() without a pending request()")
+        self._prepared = sample
 
     def reply(self, observation: Observation, state: PrivilegedState | None = None) -> str:
-        request = self.request(observation)
-        reply = generate_replies(self.model, self.processor, [request], self.call_settings())[0]
-        self.accept(reply)
-        return reply
+        """The prepared sample if there is one (it answers the observation given to `request()`);
+        otherwise one sampler call for this observation alone."""
+        sample = self._prepared
+        if sample is None:
+            request = self.request(observation)
+            sample = self.own_sampling.sample(self.sampler, [request], self._seed * SEED_STRIDE + self._calls)[0]
+        messages, images = self._request
+        unparseable = parse_reply(sample.text).error is not None
+        self.unparseable_replies += unparseable
+        if self.keep_turns:
+            self.turns.append(Turn(messages, images, sample.text, sample.token_ids, unparseable))
+        self.chat.accept(sample.text)
+        self._request = self._prepared = None
+        self._calls += 1
+        return sample.text
 
 
-def reply_batch(policies: Sequence[ModelPolicy], observations: Sequence[Observation]) -> list[str]:
-    """One generate call for many environments' observations; the policies share one model and settings.
-
-    A batch is seeded from its first policy, so sampled replies depend on the batch's make-up.
-    """
-    if len(policies) != len(observations):
-        raise ValueError(f"{len(policies)} policies for {len(observations)} observations")
-    if not policies:
-        return []
-    first = policies[0]
-    if any(p.model is not first.model or p.processor is not first.processor or p.settings != first.settings
-           for p in policies):
-        raise ValueError("reply_batch: the policies must share one model, processor and generation settings")
-    requests = [policy.request(observation) for policy, observation in zip(policies, observations)]
-    replies = generate_replies(first.model, first.processor, requests, first.call_settings())
-    for policy, reply in zip(policies, replies):
-        policy.accept(reply)
-    return replies
+def server_policy(base_url: str, model: str, output_format: str = "mixed", history_length: int = DEFAULT_HISTORY,
+                  use_image: bool = True, use_text: bool = False, **sampler_options: Any) -> ModelPolicy:
+    """A ModelPolicy over an OpenAI-compatible server (`crossagent serve`, vLLM), named
+    `openai:{model}:{format}`; `sampler_options` go to ServerSampler (temperature, max_tokens, api_key, ...)."""
+    return ModelPolicy(ServerSampler(base_url, model, **sampler_options), output_format, history_length,
+                       use_image, use_text, name=f"openai:{model}:{output_format}")

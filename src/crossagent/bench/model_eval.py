@@ -1,7 +1,8 @@
 """`crossagent eval-model`: a local checkpoint on the benchmark, in slow, fast and dynamic modes.
 
-Episodes run in lockstep in this process (one batched generate per step for all waiting
-episodes); each finished episode is stored at once, so a re-run resumes.
+Episodes run in lockstep in this process (bench.lockstep: one batched generate per step for all
+waiting episodes); each finished episode is stored at once, so a re-run resumes. This is how
+SFT and GRPO checkpoints are evaluated (`--suite heldout`: the tasks GRPO never trains on).
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ import json
 from pathlib import Path
 
 from crossagent.agents.level_agent import MODES, LevelAgent
-from crossagent.bench.lockstep import LockstepPolicy, LockstepStats, run_lockstep
+from crossagent.agents.model_policy import ModelPolicy
+from crossagent.bench.episode import EpisodeResult
+from crossagent.bench.lockstep import LockstepStats, run_lockstep
 from crossagent.bench.metrics import Summary, summaries_from_store
 from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
-from crossagent.models.prompts import OUTPUT_FORMATS
+from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
+from crossagent.models.samplers import LocalSampler
+from crossagent.tasks.splits import heldout_tasks
 from crossagent.tasks.suite import load_suite
+from crossagent.tasks.task import Task
 
 SPEED_FILE = "speed.json"
+HELDOUT = "heldout"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,11 +36,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", help="agent name in the results (default: the directory name)")
     parser.add_argument("--format", default="mixed", choices=OUTPUT_FORMATS, help="output format (system prompt)")
     parser.add_argument("--modes", default="slow,fast,dynamic", help="comma-separated modes")
-    parser.add_argument("--suite", default="mini")
+    parser.add_argument("--suite", default="mini",
+                        help=f"'mini' (default), '{HELDOUT}' (tasks GRPO never trains on), 'full', a category, "
+                             "or comma-separated task ids")
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--slots", type=int, default=16, help="episodes run side by side (the generate batch)")
     parser.add_argument("--requery-every", type=int, default=4, help="fast/dynamic: re-query after k steps")
     parser.add_argument("--history", type=int, default=3, help="turns of history in the prompt")
+    parser.add_argument("--observe", default="image", choices=OBSERVES,
+                        help="what the model reads: the image, the text view, or both (as in its training data)")
     parser.add_argument("--temperature", type=float, default=0.4,
                         help="sampling temperature (CrossAgent evaluates at 0.4); 0: greedy")
     parser.add_argument("--max-new-tokens", type=int, default=48)
@@ -44,12 +55,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 def evaluate_model(model_path: str, name: str, output_format: str, modes: list[str], tasks, trials: int,
                    suite_name: str, mini_ids, out: Path, slots: int = 16, requery_every: int = 4,
                    history: int = 3, settings: GenerationSettings = GenerationSettings(max_new_tokens=48),
-                   progress: bool = True) -> dict[str, LockstepStats]:
+                   observe: str = "image", progress: bool = True) -> dict[str, LockstepStats]:
     """Run every missing (task, trial) episode per mode; returns the speed of each mode's run."""
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     model, processor = load_model(model_path)
+    sampler = LocalSampler(model, processor, settings)
+    seed = settings.seed if settings.seed is not None else 0
     out.mkdir(parents=True, exist_ok=True)
     speeds = {}
     with ResultsStore(out / RESULTS_FILE) as store:
@@ -59,24 +72,26 @@ def evaluate_model(model_path: str, name: str, output_format: str, modes: list[s
             done = store.done_keys(agent_name, suite_name)
             episodes = [(t, trial) for t in tasks for trial in range(trials) if (t.id, trial) not in done]
 
-            def make_agent() -> LevelAgent:
-                policy = LockstepPolicy(model, processor, output_format, history, settings, name=name)
+            def make_agent(task: Task, trial: int) -> LevelAgent:
+                policy = ModelPolicy(sampler, output_format, history, *OBSERVES[observe], name=name)
                 return LevelAgent(policy, mode=mode, requery_every=None if mode == "slow" else requery_every)
 
-            speeds[mode] = run_lockstep(episodes, make_agent, slots, settings,
-                                        lambda result, a=agent_name: store.add(result, a, suite_name), progress)
+            def keep(index: int, result: EpisodeResult, agent: LevelAgent) -> None:
+                store.add(result, agent_name, suite_name)
+
+            speeds[mode] = run_lockstep(episodes, make_agent, slots, sampler, seed, keep, progress)
     return speeds
 
 
 def run_eval_model(args: argparse.Namespace) -> int:
     suite = load_suite()
-    tasks = suite.select(args.suite)
+    tasks = heldout_tasks(suite) if args.suite == HELDOUT else suite.select(args.suite)
     name = args.name or Path(args.model).name
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
                                   temperature=args.temperature or 1.0, seed=0 if args.temperature > 0 else None)
     speeds = evaluate_model(args.model, name, args.format, modes, tasks, args.trials, suite.name, suite.mini_ids,
-                            args.out, args.slots, args.requery_every, args.history, settings)
+                            args.out, args.slots, args.requery_every, args.history, settings, args.observe)
     summaries = model_summaries(args.out, suite.name, {(t.id, trial) for t in tasks for trial in range(args.trials)})
     write_report(summaries, args.out)
     (args.out / SPEED_FILE).write_text(json.dumps({mode: vars(s) for mode, s in speeds.items()}, indent=1))

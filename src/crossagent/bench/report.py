@@ -56,16 +56,16 @@ def format_table(summaries: Sequence[Summary]) -> str:
 
 def markdown(summaries: Sequence[Summary]) -> str:
     """The summary table, then every task's success rate."""
-    lines = ["# Benchmark summary", "", _markdown_table(HEADER, [row for group in table_rows(summaries) for row in group]),
+    lines = ["# Benchmark summary", "", markdown_table(HEADER, [row for group in table_rows(summaries) for row in group]),
              "", "ASR = average success rate (mean over trials of the per-trial rate over tasks); ± is its "
              "population standard deviation across trials. Steps (success) = mean steps of the successful "
              "episodes; Steps (all) = mean steps of the episodes that did not raise. Episodes that raised count "
              "as failures.", "", "## Per task", ""]
     task_header = ("Agent", "Task", "Category", "Episodes", "Success %", "Errors", "Steps (success)")
     task_rows = [[label(summary, summaries), task.task_id, task.category, str(task.episodes),
-                  _percent(task.success_rate), str(task.errors), _number(task.avg_steps_success)]
+                  percent(task.success_rate), str(task.errors), number(task.avg_steps_success)]
                  for summary in summaries for task in summary.tasks]
-    lines.append(_markdown_table(task_header, task_rows, text_columns=3))
+    lines.append(markdown_table(task_header, task_rows, text_columns=3))
     return "\n".join(lines) + "\n"
 
 
@@ -111,12 +111,12 @@ def write_report(summaries: Sequence[Summary], out_dir: str | Path) -> dict[str,
 
 def _row(agent: str, metrics: CategoryMetrics) -> list[str]:
     return [agent, metrics.category, str(metrics.tasks), str(metrics.episodes), str(metrics.errors),
-            _number(metrics.avg_steps_success), _number(metrics.avg_steps_all), _percent(metrics.asr_mini),
-            f"{_percent(metrics.asr)} ± {_percent(metrics.asr_std)}", _number(metrics.steps_per_call),
-            _percent(metrics.invalid_rate)]
+            number(metrics.avg_steps_success), number(metrics.avg_steps_all), percent(metrics.asr_mini),
+            f"{percent(metrics.asr)} ± {percent(metrics.asr_std)}", number(metrics.steps_per_call),
+            percent(metrics.invalid_rate)]
 
 
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 2) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 2) -> str:
     """Text columns first (left-aligned), numbers after (right-aligned)."""
     align = ["---" if i < text_columns else "---:" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
@@ -124,9 +124,9 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_c
     return "\n".join(lines)
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"

@@ -1,8 +1,8 @@
 """SFT datasets from labelled trajectories, kept by CrossAgent's rejection filter.
 
 One example per kept step: the chat messages (system prompt of the output format, the task, the
-last H turns of the same episode with their replies in the same format, the current image) and the
-target reply. Formats (models/prompts.OUTPUT_FORMATS):
+last H turns of the same episode with their replies in the same format, the current observation:
+image, text view or both, as the model will read it) and the target reply. Formats (models/prompts.OUTPUT_FORMATS):
 - `raw` (D_a) and `motion`, `grounding`, `skill` (D_A): that level's line only;
 - `motion_coa`, `grounding_coa` (D_CoA): the upper line, then the `Action:` line;
 - `mixed`: a chain of levels drawn per step from `BuildConfig.mixed_chains`.
@@ -49,6 +49,8 @@ Episode = Sequence[StepRecord]
 @dataclass(frozen=True)
 class BuildConfig:
     history: int = DEFAULT_HISTORY  # past turns of the episode shown before the current image
+    use_image: bool = True  # the observation the model reads: its image, its text view, or both
+    use_text: bool = False
     keep_noop: float = 0.0  # share of no-op steps kept (CrossAgent keeps none)
     seed: int = 0  # draws (no-ops kept, mixed chains, mix formats) depend on it and on the step only
     mixed_chains: tuple[tuple[str, ...], ...] = MIXED_CHAINS
@@ -107,10 +109,12 @@ def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], co
             if rule is not None:
                 report.rejected[rule] += 1
                 continue
-            history = [Turn(steps[s].image, None, _reply(output_format, labels[s], steps[s], config))
+            image = step.image if config.use_image else None
+            history = [Turn(steps[s].image if config.use_image else None, None,
+                            _reply(output_format, labels[s], steps[s], config))
                        for s in range(max(0, t - config.history), t)]
-            messages, images = build_messages(output_format, step.instruction, history, step.image,
-                                              history_length=config.history)
+            messages, images = build_messages(output_format, step.instruction, history, image,
+                                              step.text if config.use_text else None, config.history)
             messages.append({"role": "assistant", "content": [{"type": "text", "text": reply}]})
             examples.append({"messages": json.dumps(messages), "images": images, "format": output_format,
                              "levels": list(chain), "task_id": step.task_id,

@@ -13,7 +13,7 @@ from pathlib import Path
 from crossagent.data.builders import BuildConfig, build_dataset
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, episodes_of, load_trajectories,
                                        read_manifest, record)
-from crossagent.models.prompts import DEFAULT_HISTORY, OUTPUT_FORMATS
+from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS
 from crossagent.tasks.splits import heldout_tasks, train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES, Task
@@ -49,6 +49,8 @@ def register(subparsers) -> None:
                      help="all-in-one mix: FORMAT=WEIGHT,... or `uniform` over --formats, or `none`")
     lab.add_argument("--out", required=True)
     lab.add_argument("--history", type=int, default=DEFAULT_HISTORY)
+    lab.add_argument("--observe", default="image", choices=OBSERVES,
+                     help="what the model reads: the image, the text view, or both")
     lab.add_argument("--keep-noop", type=float, default=0.0, help="share of no-op steps kept")
     lab.add_argument("--seed", type=int, default=0)
     lab.set_defaults(run=run_label)
@@ -108,8 +110,8 @@ def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, 
     if mix:
         jobs[MIX] = mix
     report = {"data": str(data), "episodes": len(episodes), "steps": sum(len(e) for e in episodes),
-              "config": {"history": config.history, "keep_noop": config.keep_noop, "seed": config.seed,
-                         "mix": mix}, "datasets": {}}
+              "config": {"history": config.history, "use_image": config.use_image, "use_text": config.use_text,
+                         "keep_noop": config.keep_noop, "seed": config.seed, "mix": mix}, "datasets": {}}
     for name, weights in jobs.items():
         _, filtered = build_dataset(episodes, weights, config, image_size, out / name)
         report["datasets"][name] = filtered.to_dict()
@@ -121,7 +123,9 @@ def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, 
 def run_label(args: argparse.Namespace) -> int:
     _quiet_datasets()
     formats = [name.strip() for name in args.formats.split(",") if name.strip()]
-    config = BuildConfig(history=args.history, keep_noop=args.keep_noop, seed=args.seed)
+    use_image, use_text = OBSERVES[args.observe]
+    config = BuildConfig(history=args.history, use_image=use_image, use_text=use_text, keep_noop=args.keep_noop,
+                         seed=args.seed)
     report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config)
     print(f"{report['episodes']} episodes, {report['steps']} steps, labelled in {report['wall_time']:.1f} s")
     for name, counts in report["datasets"].items():

@@ -31,6 +31,7 @@ from crossagent.bench.episode import make_env, run_episode
 from crossagent.bench.runner import plan_episodes
 from crossagent.envs.crafter_env import ACHIEVEMENTS, ACTION_NAMES, CrafterEnv, Observation
 from crossagent.envs.privileged_state import PrivilegedState
+from crossagent.envs.text_view import render_text
 from crossagent.envs.view_geometry import point_of_cell
 from crossagent.tasks.task import Task
 
@@ -44,7 +45,7 @@ Cell = tuple[int, int]
 _CELL = List(Value("int32"), length=2)
 FEATURES = Features({
     "task_id": Value("string"), "trial": Value("int32"), "category": Value("string"),
-    "instruction": Value("string"), "step": Value("int32"), "image": Image(),
+    "instruction": Value("string"), "step": Value("int32"), "image": Image(), "text": Value("string"),
     "action_index": Value("int32"), "action": Value("string"),
     "position": _CELL, "facing": _CELL, "facing_cell": _CELL, "facing_material": Value("string"),
     "facing_creature": Value("string"), "facing_creature_id": Value("int32"), "station": _CELL,
@@ -76,6 +77,7 @@ class StepRecord:
     position: Cell  # before the action
     arrived: Cell  # after it: equal to `position` for a blocked move
     image: Any = None  # uint8 HxWx3 array, or an encoded {"bytes", "path"} as read back without decoding
+    text: str = ""  # the text view of the same observation (envs.text_view)
     category: str = ""
     instruction: str = ""
     facing: Cell = (0, 1)
@@ -121,7 +123,7 @@ class StepRecord:
         cell = lambda value: None if value is None else (int(value[0]), int(value[1]))  # noqa: E731
         return cls(
             task_id=row["task_id"], trial=row["trial"], step=row["step"], action=row["action"],
-            position=cell(row["position"]), arrived=cell(row["arrived"]), image=row["image"],
+            position=cell(row["position"]), arrived=cell(row["arrived"]), image=row["image"], text=row["text"],
             category=row["category"], instruction=row["instruction"], facing=cell(row["facing"]),
             facing_material=row["facing_material"], facing_creature=row["facing_creature"],
             facing_creature_id=row["facing_creature_id"], station=cell(row["station"]),
@@ -183,7 +185,7 @@ class StepRecorder:
         kind = creature_name(faced)
         return dict(
             task_id=self._task.id, trial=self._trial, step=len(self._steps), action=ACTION_NAMES[action],
-            position=state.position, image=image, category=self._task.category,
+            position=state.position, image=image, text=render_text(state), category=self._task.category,
             instruction=self._task.instruction, facing=state.facing,
             facing_material=material,
             facing_creature=kind, facing_creature_id=self._id(faced) if kind else None,

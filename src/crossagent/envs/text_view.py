@@ -1,4 +1,7 @@
-"""A text rendering of exactly what the image shows: the local 9x7 view, inventory and vitals."""
+"""A text rendering of exactly what the image shows: the local 9x7 view, inventory and vitals.
+
+The symbols' legend is not repeated in every view: prompts state it once (models.prompts).
+"""
 
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ def render_text(state: PrivilegedState) -> str:
     items = [f"{name} {count}" for name, count in state.inventory.items() if name not in VITALS and count > 0]
     vitals = ", ".join(f"{name} {state.inventory[name]}" for name in VITALS)
     return "\n".join([
-        "view:", *rows, LEGEND,
+        "view:", *rows,
         f"facing: {FACING_NAMES[state.facing]}" + (" (asleep)" if state.sleeping else ""),
         f"vitals: {vitals}",
         f"inventory: {', '.join(items) if items else 'empty'}",

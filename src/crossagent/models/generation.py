@@ -88,7 +88,3 @@ def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: 
         completions.append(Completion(reply, prompt, len(ids), end is not None, ids))
     return completions
 
-
-def generate_replies(model: PreTrainedModel, processor: ProcessorMixin, requests: list[Request],
-                     settings: GenerationSettings = GenerationSettings()) -> list[str]:
-    return [completion.reply for completion in generate_batch(model, processor, requests, settings)]

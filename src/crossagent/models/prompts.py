@@ -1,5 +1,9 @@
 """Chat prompts: a system prompt per output format, the instruction in the first user turn,
-and a history of the last H turns (each an observation and the model's reply).
+and a history of the last H turns (each an image and the model's reply).
+
+An observation may carry the text view (envs.text_view) beside or instead of the image; the
+system prompt then explains it once. Only the current observation shows its text view: past
+turns keep their image and reply, so the prompt stays short.
 
 Messages use the Hugging Face chat format, so any chat template (Qwen2-VL's included) renders
 them: content items are {"type": "text", "text": ...} or {"type": "image"}; the images travel
@@ -8,15 +12,17 @@ separately, in order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from crossagent.actions import grounding, motion, skill
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.text_view import LEGEND
 
 OUTPUT_FORMATS = ("raw", "motion", "grounding", "skill", "motion_coa", "grounding_coa", "mixed")
 DEFAULT_HISTORY = 3
+OBSERVES = {"image": (True, False), "text": (False, True), "both": (True, True)}  # -> (use_image, use_text)
 
 ROLE = ("You play Crafter, a 2D open-world survival game seen from above: you are in the centre of the "
         "image, the bottom rows show your health, food, drink, energy and inventory. You get a task and "
@@ -48,11 +54,16 @@ LEVELS_OF_FORMAT = {
 }
 
 
-def system_prompt(output_format: str) -> str:
+TEXT_VIEW = ("Each observation also comes as text: the 9x7 cells around you row by row (you are the @ in the "
+             f"middle), what you face, your vitals, inventory and the time of day; {LEGEND}.")
+
+
+def system_prompt(output_format: str, with_text: bool = False) -> str:
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
     spaces = "\n".join(f"- {SPACES[level]}" for level in LEVELS_OF_FORMAT[output_format])
-    return f"{ROLE}\nAction space:\n{spaces}\n{LAYOUTS[output_format]}"
+    text_view = f"\n{TEXT_VIEW}" if with_text else ""
+    return f"{ROLE}{text_view}\nAction space:\n{spaces}\n{LAYOUTS[output_format]}"
 
 
 @dataclass(frozen=True)
@@ -75,9 +86,13 @@ def observation_content(image: np.ndarray | None, text: str | None) -> list[dict
 
 def build_messages(output_format: str, instruction: str, history: list[Turn], image: np.ndarray | None,
                    text: str | None = None, history_length: int = DEFAULT_HISTORY) -> tuple[list[dict], list[np.ndarray]]:
-    """Messages and their images, in order: system, then the last H turns, then the current observation."""
-    kept = history[-history_length:] if history_length > 0 else []
-    messages = [{"role": "system", "content": [{"type": "text", "text": system_prompt(output_format)}]}]
+    """Messages and their images, in order: system, then the last H turns, then the current observation.
+
+    The text view of past turns is left out (see the module's docstring).
+    """
+    kept = [replace(turn, text=None) for turn in history[-history_length:]] if history_length > 0 else []
+    system = system_prompt(output_format, with_text=text is not None)
+    messages = [{"role": "system", "content": [{"type": "text", "text": system}]}]
     images = []
     first = True
     for turn in [*kept, Turn(image, text, "")]:

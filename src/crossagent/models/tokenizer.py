@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerFast
 
 from crossagent.actions import grounding, motion, raw, skill
 from crossagent.envs.crafter_env import ACTION_NAMES
-from crossagent.envs.text_view import CELL_SYMBOLS, LEGEND, VITALS
+from crossagent.envs.text_view import CELL_SYMBOLS, VITALS
 from crossagent.models.prompts import OUTPUT_FORMATS, system_prompt
 from crossagent.tasks.suite import load_suite
 
@@ -79,7 +79,7 @@ def default_corpus(seed: int = 0, grounding_points: int = 2000) -> Iterator[str]
 
     Grounding points are a seeded sample of the 0-999 grid (the full grid is a million lines).
     """
-    yield from (system_prompt(output_format) for output_format in OUTPUT_FORMATS)
+    yield from (system_prompt(output_format, with_text) for output_format in OUTPUT_FORMATS for with_text in (False, True))
     for task in load_suite().tasks:
         yield f"Task: {task.instruction}"
         yield from (f"Task: {paraphrase}" for paraphrase in task.paraphrases)
@@ -105,7 +105,7 @@ def _text_views(seed: int, count: int = 50) -> Iterator[str]:
     for _ in range(count):
         rows = ["".join(rng.choice(symbols) for _ in range(9)) for _ in range(7)]
         vitals = ", ".join(f"{name} {rng.randint(0, 9)}" for name in VITALS)
-        yield "\n".join(["view:", *rows, LEGEND, f"facing: {rng.choice(['left', 'right', 'up', 'down'])}",
+        yield "\n".join(["view:", *rows, f"facing: {rng.choice(['left', 'right', 'up', 'down'])}",
                          f"vitals: {vitals}", "inventory: wood 2, sapling 1", f"time: {rng.choice(['day', 'night'])}"])
 
 

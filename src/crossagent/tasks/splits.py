@@ -7,6 +7,8 @@ task into training.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Sequence
+from itertools import chain, zip_longest
 
 from crossagent.tasks.suite import TaskSuite
 from crossagent.tasks.task import CATEGORIES, Task
@@ -19,12 +21,40 @@ def is_heldout(task: Task, suite: TaskSuite) -> bool:
 
 
 def train_tasks(suite: TaskSuite, per_category: int | None = None) -> tuple[Task, ...]:
-    """Training tasks, optionally the first `per_category` of each category (in id order)."""
+    """Training tasks; with `per_category`, that many of each category, spread over its templates.
+
+    Taking the first N in id order would train on one or two templates per category (all the
+    `collect_wood` variants, say) and test on others; the spread takes one task of every
+    template in turn (each template cycling through its variants), in id order.
+    """
     tasks = [task for task in suite.tasks if not is_heldout(task, suite)]
     if per_category is None:
         return tuple(tasks)
-    return tuple(task for category in CATEGORIES for task in [t for t in tasks if t.category == category][:per_category])
+    return tuple(task for category in CATEGORIES
+                 for task in _spread([t for t in tasks if t.category == category])[:per_category])
 
 
-def heldout_tasks(suite: TaskSuite) -> tuple[Task, ...]:
-    return tuple(task for task in suite.tasks if is_heldout(task, suite))
+def _spread(tasks: Sequence[Task]) -> list[Task]:
+    """Round-robin over templates, each template round-robin over its variants (ids: category.template.variant.wN)."""
+    variants: dict[str, dict[str, list[Task]]] = {}
+    for task in sorted(tasks, key=lambda t: t.id):
+        category, template, variant, _ = task.id.split(".")
+        variants.setdefault(template, {}).setdefault(variant, []).append(task)
+    per_template = [_round_robin(by_variant.values()) for by_variant in variants.values()]
+    return _round_robin(per_template)
+
+
+def _round_robin(lists: Iterable[Sequence[Task]]) -> list[Task]:
+    return [task for task in chain.from_iterable(zip_longest(*lists)) if task is not None]
+
+
+def heldout_tasks(suite: TaskSuite, per_category: int | None = None) -> tuple[Task, ...]:
+    """Held-out tasks; with `per_category`, the mini set plus that many others per category, spread
+    over templates as in `train_tasks` (a cheaper evaluation that still reaches past the mini set)."""
+    tasks = [task for task in suite.tasks if is_heldout(task, suite)]
+    if per_category is None:
+        return tuple(tasks)
+    others = [task for task in tasks if task.id not in suite.mini_ids]
+    return tuple(task for category in CATEGORIES
+                 for task in [*(t for t in suite.mini if t.category == category),
+                              *_spread([t for t in others if t.category == category])[:per_category]])

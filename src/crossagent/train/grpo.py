@@ -59,14 +59,15 @@ from trl.trainer.utils import selective_log_softmax  # noqa: E402
 
 from crossagent.actions.levels import LEVELS  # noqa: E402
 from crossagent.agents.level_agent import INVALID  # noqa: E402
+from crossagent.agents.model_policy import Turn  # noqa: E402
 from crossagent.models.generation import GenerationSettings  # noqa: E402
 from crossagent.models.loading import load_model  # noqa: E402
 from crossagent.models.processor import save_processor  # noqa: E402
+from crossagent.models.samplers import LocalSampler, ReplySampler, ServerSampler  # noqa: E402
 from crossagent.tasks.splits import train_tasks  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
 from crossagent.tasks.task import Task  # noqa: E402
-from crossagent.train.rollouts import (EpisodeRollout, LocalSampler, ReplySampler, RolloutSettings,  # noqa: E402
-                                       ServerSampler, Turn, collect_rollouts, group_specs)
+from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs  # noqa: E402
 
 
 @dataclass
@@ -112,8 +113,6 @@ class GRPOConfig:
     epochs_per_batch: int = 1
     updates: int = 100  # iterations: one rollout batch, then its update
     model_dtype: str = "float32"  # weights and AdamW state; use `accelerate launch --mixed_precision bf16` for speed
-    # evaluation
-    eval_temperature: float = 0.4
     # bookkeeping
     seed: int = 0
     checkpoint_every: int = 10
@@ -315,6 +314,8 @@ class Progress:
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is incomplete and ignored
 LOG_CSV = "grpo_log.csv"
+LEVEL_CSV = "level_shares.csv"  # per category: bench.level_shares draws it
+LEVEL_COLUMNS = ("iteration", "category", "kind", "level", "share")
 CURVES_PNG = "grpo_curves.png"
 
 
@@ -418,23 +419,37 @@ def rollout_metrics(episodes: list[EpisodeRollout], advantages: torch.Tensor) ->
     return metrics
 
 
-def append_csv(path: Path, row: dict) -> None:
+def category_level_shares(episodes: list[EpisodeRollout], iteration: int) -> list[dict]:
+    """Per category of the batch, the share of steps that executed / whose reply contained each level."""
+    rows = []
+    for category in dict.fromkeys(episode.spec.task.category for episode in episodes):
+        mine = [episode for episode in episodes if episode.spec.task.category == category]
+        steps = max(sum(episode.result.steps for episode in mine), 1)
+        for kind, levels in (("executed", (*LEVELS, INVALID)), ("contained", LEVELS)):
+            for level in levels:
+                count = sum(episode.result.extra.get(kind, {}).get(level, 0) for episode in mine)
+                rows.append({"iteration": iteration, "category": category, "kind": kind, "level": level,
+                             "share": count / steps})
+    return rows
+
+
+def append_csv(path: Path, rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
     new = not path.exists()
     with path.open("a", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
         if new:
             writer.writeheader()
-        writer.writerow(row)
+        writer.writerows(rows)
 
 
-def truncate_csv(path: Path, last_iteration: int) -> None:
+def truncate_csv(path: Path, last_iteration: int, columns: tuple[str, ...] = COLUMNS) -> None:
     """Drop rows logged after the checkpoint a run resumes from (they will be logged again)."""
     if not path.exists():
         return
     with path.open() as file:
         rows = [row for row in csv.DictReader(file) if int(row["iteration"]) <= last_iteration]
     with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -503,6 +518,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         output.mkdir(parents=True, exist_ok=True)
         (output / "grpo_config.json").write_text(json.dumps(asdict(config), indent=1))
         truncate_csv(output / LOG_CSV, run.progress.iteration)
+        truncate_csv(output / LEVEL_CSV, run.progress.iteration, LEVEL_COLUMNS)
         writer = SummaryWriter(str(output / "tensorboard"), purge_step=run.progress.iteration + 1)
     history = []
 
@@ -516,7 +532,8 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                  if spec.group % processes == rank]
         batch = collect_rollouts(specs, sampler, settings, seed=config.seed * 1_000_003 + iteration * 1_009 + rank)
         episodes = sorted(gather_object(batch.episodes), key=lambda e: (e.spec.group, e.spec.member))
-        timings = gather_object([(batch.seconds, batch.generation_seconds, batch.generated_tokens, batch.env_steps)])
+        stats = batch.stats
+        timings = gather_object([(stats.seconds, stats.generation_seconds, stats.generated_tokens, stats.env_steps)])
 
         # 2. Advantages: normalised within each group; each turn gets its episode's.
         returns = torch.tensor([episode.episode_return for episode in episodes])
@@ -575,7 +592,8 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                    "generated_tokens_per_second": sum(t[2] for t in timings) / generation_seconds}
         history.append(metrics)
         if accelerator.is_main_process:
-            append_csv(output / LOG_CSV, metrics)
+            append_csv(output / LOG_CSV, [metrics])
+            append_csv(output / LEVEL_CSV, category_level_shares(episodes, iteration), LEVEL_COLUMNS)
             for name, value in metrics.items():
                 if name != "iteration":
                     writer.add_scalar(f"grpo/{name}", value, iteration)

@@ -1,0 +1,154 @@
+"""Where replies come from: a sampler answers a list of chat requests with one call.
+
+`LocalSampler` runs one batched `generate_batch` over a model in this process; `ServerSampler`
+posts the requests, concurrently, to an OpenAI-compatible chat server (`crossagent serve`,
+vLLM), so the server batches them. Both are seeded per call, so a caller that derives the seed
+from its own state gets reproducible replies. Neither ever returns a vision token
+(<|image_pad|>, <|vision_start|>, ...): in the next prompt's history the processor would count
+it as an image.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import httpx
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.processing_utils import ProcessorMixin
+
+from crossagent.models.generation import VISION_TOKENS, GenerationSettings, Request, generate_batch
+from crossagent.models.openai_messages import to_openai_messages
+from crossagent.models.tokenizer import IM_END
+
+ROW_SEED_STRIDE = 1_000  # a server call's rows get seeds seed * stride + row: distinct for up to 1000 rows
+
+
+@dataclass(frozen=True)
+class Sample:
+    text: str
+    token_ids: tuple[int, ...]  # as generated, the stop token included when one was generated; () if unknown
+
+
+class ReplySampler(Protocol):
+    def sample(self, requests: list[Request], seed: int) -> list[Sample]: ...
+
+
+@dataclass
+class SamplerMeter:
+    """Calls to a sampler, the replies and tokens they returned, and the seconds they took."""
+
+    calls: int = 0
+    replies: int = 0
+    generated_tokens: int = 0
+    seconds: float = 0.0
+
+    def sample(self, sampler: ReplySampler, requests: list[Request], seed: int) -> list[Sample]:
+        started = time.perf_counter()
+        samples = sampler.sample(requests, seed)
+        self.seconds += time.perf_counter() - started
+        self.calls += 1
+        self.replies += len(samples)
+        self.generated_tokens += sum(len(sample.token_ids) for sample in samples)
+        return samples
+
+
+class LocalSampler:
+    """One batched `generate_batch` call, keeping the sampled token ids (the policy gradient needs the
+    tokens that were sampled, not a re-tokenisation). The call's seed replaces `settings.seed`."""
+
+    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin, settings: GenerationSettings):
+        self.model = model
+        self.processor = processor
+        self.settings = settings
+
+    def sample(self, requests: list[Request], seed: int) -> list[Sample]:
+        completions = generate_batch(self.model, self.processor, requests, replace(self.settings, seed=seed))
+        return [Sample(completion.reply, completion.token_ids) for completion in completions]
+
+
+class ChatServerError(RuntimeError):
+    """The server could not be reached, timed out, or answered with an error."""
+
+
+class ServerSampler:
+    """Replies from an OpenAI-compatible server over plain HTTP (httpx; the `openai` package is not
+    needed). Images go as base64 PNG data URLs (models.openai_messages).
+
+    The server returns text only: with a `tokenizer`, token ids are the reply re-tokenised
+    (+ <|im_end|> unless it stopped at max_tokens); the GRPO trainer's recompute pass supplies the
+    old log-probs. `prompt_tokens` and `completion_tokens` add up the answers' usage.
+    """
+
+    def __init__(self, base_url: str, model: str, tokenizer: PreTrainedTokenizerBase | None = None,
+                 temperature: float = 0.0, top_p: float = 1.0, max_tokens: int = 64, timeout: float = 120.0,
+                 api_key: str | None = None, client: httpx.Client | None = None):
+        """`base_url` ends where OpenAI's does, at `/v1` (e.g. http://127.0.0.1:8000/v1)."""
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.tokenizer = tokenizer
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = client or httpx.Client(timeout=timeout)
+        self.end_id = tokenizer.convert_tokens_to_ids(IM_END) if tokenizer is not None else None
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    def sample(self, requests: list[Request], seed: int) -> list[Sample]:
+        if not requests:
+            return []
+        seeds = [seed * ROW_SEED_STRIDE + row for row in range(len(requests))]
+        with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            answers = list(pool.map(self._post, requests, seeds))
+        for _, usage in answers:  # added up here, not in the threads
+            self.prompt_tokens += int(usage.get("prompt_tokens", 0))
+            self.completion_tokens += int(usage.get("completion_tokens", 0))
+        return [sample for sample, _ in answers]
+
+    def _post(self, request: Request, seed: int) -> tuple[Sample, dict]:
+        messages, images = request
+        body = {"model": self.model, "messages": to_openai_messages(messages, images), "temperature": self.temperature,
+                "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": seed}
+        try:
+            response = self.client.post(self.url, json=body, headers=self.headers)
+        except httpx.TimeoutException as error:
+            raise ChatServerError(f"{self.url}: no answer within {self.client.timeout.read} s") from error
+        except httpx.TransportError as error:
+            raise ChatServerError(f"{self.url}: cannot reach the server ({error}); is it running?") from error
+        if response.status_code != 200:
+            raise ChatServerError(f"{self.url}: HTTP {response.status_code}: {error_message(response)}")
+        try:
+            data = response.json()
+        except ValueError as error:
+            raise ChatServerError(f"{self.url}: the answer is not JSON: {response.text[:200]}") from error
+        try:
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as error:
+            raise ChatServerError(f"{self.url}: the answer has no choices[0].message.content: "
+                                  f"{str(data)[:200]}") from error
+        for token in VISION_TOKENS:
+            text = text.replace(token, "")
+        text = text.strip()
+        return Sample(text, self._token_ids(text, choice.get("finish_reason") != "length")), data.get("usage") or {}
+
+    def _token_ids(self, text: str, stopped: bool) -> tuple[int, ...]:
+        if self.tokenizer is None:
+            return ()
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        return tuple(ids + [self.end_id] if stopped else ids)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def error_message(response: httpx.Response) -> str:
+    """OpenAI-style servers put the reason in error.message (vLLM too); fall back to the body."""
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
