@@ -49,7 +49,7 @@ def steps_per_second(model_path: str, slots: int) -> tuple[float, float]:
     episodes = [(replace(task, budget=EPISODE_STEPS), 0) for task in suite.mini[:EPISODES]]
     sampler = LocalSampler(model, processor, GenerationSettings(max_new_tokens=16))
 
-    def make_agent(task: Task, trial: int) -> LevelAgent:
+    def make_agent(index: int, task: Task, trial: int) -> LevelAgent:
         return LevelAgent(ModelPolicy(sampler, "mixed", history_length=1), mode="slow")
 
     stats = run_lockstep(episodes, make_agent, slots, sampler, seed=0, on_result=lambda *finished: None,

@@ -133,10 +133,12 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
         "expert", train, settings.record_trials, out / "data" / "recording", workers=settings.workers))
     labelled = out / "data" / "labelled"
     use_image, use_text = OBSERVES[settings.observe]
-    if not (labelled / "report.json").exists():
+    build = BuildConfig(history=settings.history, use_image=use_image, use_text=use_text, seed=settings.seed)
+    if (labelled / "report.json").exists():
+        _check_labels(labelled, build)
+    else:
         stage("label into every level", lambda: label(
-            out / "data" / "recording", list(OUTPUT_FORMATS), labelled, MIX_WEIGHTS,
-            BuildConfig(settings.history, use_image, use_text, seed=settings.seed)))
+            out / "data" / "recording", list(OUTPUT_FORMATS), labelled, MIX_WEIGHTS, build))
     facts["examples"] = {name: d["kept"] for name, d in json.loads((labelled / "report.json").read_text())[
         "datasets"].items()}
     init = out / "model" / "init"
@@ -199,14 +201,14 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
 
     keys = {(task.id, trial) for task in tasks for trial in range(settings.trials)}
     mini_keys = {key for key in keys if key[0] in suite.mini_ids}
-    agents = [f"{row.name}@{row.mode}" for row in rows]
+    agents = [f"{row.name}@{row.mode}" for row in ROWS]  # every row with results, also from earlier --rows runs
     with ResultsStore(out / RESULTS_FILE) as store:
         heldout = _by_agent(summaries_from_store(store, {suite.name}, keys))
         mini = _by_agent(summaries_from_store(store, {suite.name}, mini_keys))
     plot_level_shares([heldout[agent] for agent in agents if agent in heldout], out / LEVEL_SHARES_PNG,
                       grpo_log=out / "model" / "grpo" / grpo.LEVEL_CSV)
     path = out / RESULTS_MD
-    path.write_text(results_markdown(rows, settings, heldout, mini, facts, len(tasks)))
+    path.write_text(results_markdown(ROWS, settings, heldout, mini, facts, len(tasks)))
     return path
 
 
@@ -234,7 +236,8 @@ def results_markdown(rows, settings: ComparisonSettings, heldout: dict[str, Summ
         "## Success", "", markdown_table(asr_row, asr_lines, text_columns=1), "",
         "## Steps to success and speed", "",
         "Steps: mean env steps of the successful held-out episodes. Agent steps/s: env steps per second of the "
-        "evaluation run (batched generation, this machine).", "",
+        f"row's evaluation run (batched generation, one torch thread), while up to {settings.workers} jobs (SFT, "
+        "GRPO, other evaluations) shared this machine's CPU: a rough guide, not a benchmark.", "",
         markdown_table(steps_row, steps_lines, text_columns=3), "",
         f"Settings: `{json.dumps({k: str(v) for k, v in asdict(settings).items()})}`", "",
     ])
@@ -246,6 +249,16 @@ def _training(row: Row, settings: ComparisonSettings, facts: dict) -> str:
         return sft
     grpo = facts.get("grpo", {})
     return f"{sft} + GRPO {grpo.get('iterations', '?')} it. ({grpo.get('turns', '?')} turns)"
+
+
+def _check_labels(labelled: Path, build: BuildConfig) -> None:
+    """Refuse labels built with other settings: resuming on them would mislabel every number after."""
+    stored = json.loads((labelled / "report.json").read_text())["config"]
+    wanted = {"history": build.history, "use_image": build.use_image, "use_text": build.use_text, "seed": build.seed}
+    changed = {key: (stored.get(key), value) for key, value in wanted.items() if stored.get(key) != value}
+    if changed:
+        differences = ", ".join(f"{key}: {there} there, {asked} asked" for key, (there, asked) in changed.items())
+        raise ValueError(f"{labelled} was labelled with other settings ({differences}); use another --out")
 
 
 def _timed(function, *args):

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from crossagent.agents.level_agent import LevelAgent
-from crossagent.agents.model_policy import SEED_STRIDE, ModelPolicy
+from crossagent.agents.model_policy import SEED_STRIDE, STREAMS, ModelPolicy
 from crossagent.bench.lockstep import run_lockstep
 from crossagent.models.samplers import Sample
 from crossagent.tasks.suite import load_suite
@@ -30,7 +30,7 @@ def run(reply: str, mode: str, slots: int, jobs: int = 3, seed: int = 10):
     tasks = [replace(task, budget=BUDGET) for task in load_suite().mini[:jobs]]
     finished = []
 
-    def make_agent(task, trial):
+    def make_agent(index, task, trial):
         return LevelAgent(ModelPolicy(sampler, "mixed"), mode=mode)
 
     stats = run_lockstep([(task, 0) for task in tasks], make_agent, slots, sampler, seed,
@@ -57,7 +57,7 @@ def test_a_second_reply_within_a_step_is_asked_alone_with_the_episode_seed():
     assert len(batched) == BUDGET and all(size == 3 for size, _ in batched)
     index, result, agent = finished[0]
     assert index == 0 and agent.calls == 3 * BUDGET  # each step: the batched reply, then two alone (MAX_CALLS_PER_STEP)
-    assert [seed for _, seed in alone[:2]] == [result.seed * SEED_STRIDE + call for call in (1, 2)]
+    assert [seed for _, seed in alone[:2]] == [(result.seed * SEED_STRIDE + call) * STREAMS for call in (1, 2)]
     assert (stats.generate_calls, stats.replies) == (len(sampler.calls), 3 * 3 * BUDGET)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from crossagent.actions.chain import parse_reply
 from crossagent.agents.level_agent import LevelAgent
-from crossagent.agents.model_policy import SEED_STRIDE, ChatEpisode, ModelPolicy, server_policy
+from crossagent.agents.model_policy import SEED_STRIDE, STREAMS, ChatEpisode, ModelPolicy, server_policy
 from crossagent.bench.episode import make_env, run_episode
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.samplers import LocalSampler, Sample
@@ -93,8 +93,12 @@ def test_a_prepared_sample_is_the_next_reply_and_turns_are_recorded():
     assert made.reply(observation(0), None) == "Action: move_left" and sampler.seeds == []
     assert made.reply(observation(1), None) == "Action: noop"  # nothing prepared: the sampler alone
     assert made.reply(observation(2), None) == "I think I will wait."
-    assert sampler.seeds == [3 * SEED_STRIDE + 1, 3 * SEED_STRIDE + 2]  # episode seed and call index
+    assert sampler.seeds == [(3 * SEED_STRIDE + call) * STREAMS for call in (1, 2)]  # episode seed, call index
     assert made.own_sampling.calls == 2 and made.own_sampling.generated_tokens == 4
+    member = ModelPolicy(RecordingSampler("Action: noop"), "raw", stream=2)  # a GRPO group's third member
+    member.reset(task(), seed=3)
+    member.reply(observation(0), None)
+    assert member.sampler.seeds == [3 * SEED_STRIDE * STREAMS + 2]
     first = made.turns[0]
     assert (first.messages, first.images, first.reply, first.token_ids) == (messages, images, "Action: move_left",
                                                                             (1, 2, 3))

@@ -26,6 +26,7 @@ from crossagent.models.samplers import ReplySampler, Sample, SamplerMeter, Serve
 from crossagent.tasks.task import Task
 
 SEED_STRIDE = 100_003  # seeds of successive calls in one episode never meet another episode's
+STREAMS = 1_000  # policies sharing an episode seed (GRPO group members) draw from distinct streams
 
 
 @dataclass(frozen=True)
@@ -88,20 +89,24 @@ class ModelPolicy:
     """The ReplyPolicy of a model agent. Counts its unparseable replies and, with `keep_turns`,
     records every reply as a Turn (GRPO's training data).
 
-    A reply asked alone is seeded from the episode seed and the call index, so an episode's
-    replies are reproducible.
+    A reply asked alone is seeded from the episode seed, the call index and the policy's stream, so
+    an episode's replies are reproducible and group members sharing an episode seed still differ.
     """
 
     uses_privileged_state = False
 
     def __init__(self, sampler: ReplySampler, output_format: str = "mixed", history_length: int = DEFAULT_HISTORY,
-                 use_image: bool = True, use_text: bool = False, name: str | None = None, keep_turns: bool = False):
+                 use_image: bool = True, use_text: bool = False, name: str | None = None, keep_turns: bool = False,
+                 stream: int = 0):
         self.sampler = sampler
         self.chat = ChatEpisode(output_format, history_length, use_image, use_text)
         self.needs_image = use_image
         self.needs_text = use_text
         self.name = name or f"model:{output_format}"
         self.keep_turns = keep_turns
+        if not 0 <= stream < STREAMS:
+            raise ValueError(f"stream {stream} is not in [0, {STREAMS})")
+        self.stream = stream
         self._reset_episode(seed=0)
 
     def _reset_episode(self, seed: int) -> None:
@@ -135,7 +140,8 @@ class ModelPolicy:
         sample = self._prepared
         if sample is None:
             request = self.request(observation)
-            sample = self.own_sampling.sample(self.sampler, [request], self._seed * SEED_STRIDE + self._calls)[0]
+            seed = (self._seed * SEED_STRIDE + self._calls) * STREAMS + self.stream
+            sample = self.own_sampling.sample(self.sampler, [request], seed)[0]
         messages, images = self._request
         unparseable = parse_reply(sample.text).error is not None
         self.unparseable_replies += unparseable

@@ -57,11 +57,11 @@ class LockstepStats:
         self.generation_seconds += meter.seconds
 
 
-def run_lockstep(jobs: Sequence[tuple[Task, int]], make_agent: Callable[[Task, int], LevelAgent], slots: int,
+def run_lockstep(jobs: Sequence[tuple[Task, int]], make_agent: Callable[[int, Task, int], LevelAgent], slots: int,
                  sampler: ReplySampler, seed: int, on_result: Callable[[int, EpisodeResult, LevelAgent], None],
                  progress: bool = True) -> LockstepStats:
     """Run every (task, trial) job, up to `slots` at a time, with agents over ModelPolicies that share
-    `sampler`; `on_result(job index, result, agent)` gets each episode as it ends."""
+    `sampler` (`make_agent(job index, task, trial)` builds each); `on_result(job index, result, agent)` gets each episode as it ends."""
     if slots < 1:
         raise ValueError(f"slots must be at least 1, got {slots}")
     stats = LockstepStats()
@@ -73,7 +73,7 @@ def run_lockstep(jobs: Sequence[tuple[Task, int]], make_agent: Callable[[Task, i
         while todo or running:
             while todo and len(running) < slots:
                 index, (task, trial) = todo.popleft()
-                agent = make_agent(task, trial)
+                agent = make_agent(index, task, trial)
                 running.append((index, Episode(make_env(agent, agent.image_size), agent, task, trial)))
             waiting = [episode for _, episode in running if episode.agent.wants_reply()]
             if waiting:

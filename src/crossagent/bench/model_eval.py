@@ -72,7 +72,7 @@ def evaluate_model(model_path: str, name: str, output_format: str, modes: list[s
             done = store.done_keys(agent_name, suite_name)
             episodes = [(t, trial) for t in tasks for trial in range(trials) if (t.id, trial) not in done]
 
-            def make_agent(task: Task, trial: int) -> LevelAgent:
+            def make_agent(index: int, task: Task, trial: int) -> LevelAgent:
                 policy = ModelPolicy(sampler, output_format, history, *OBSERVES[observe], name=name)
                 return LevelAgent(policy, mode=mode, requery_every=None if mode == "slow" else requery_every)
 

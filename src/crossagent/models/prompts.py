@@ -54,15 +54,15 @@ LEVELS_OF_FORMAT = {
 }
 
 
-TEXT_VIEW = ("Each observation also comes as text: the 9x7 cells around you row by row (you are the @ in the "
-             f"middle), what you face, your vitals, inventory and the time of day; {LEGEND}.")
+TEXT_VIEW = ("The current observation {comes} as text: the 9x7 cells around you row by row (you are the @ in "
+             f"the middle), what you face, your vitals, inventory and the time of day; {LEGEND}.")
 
 
-def system_prompt(output_format: str, with_text: bool = False) -> str:
+def system_prompt(output_format: str, with_text: bool = False, with_image: bool = True) -> str:
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
     spaces = "\n".join(f"- {SPACES[level]}" for level in LEVELS_OF_FORMAT[output_format])
-    text_view = f"\n{TEXT_VIEW}" if with_text else ""
+    text_view = "\n" + TEXT_VIEW.format(comes="also comes" if with_image else "comes") if with_text else ""
     return f"{ROLE}{text_view}\nAction space:\n{spaces}\n{LAYOUTS[output_format]}"
 
 
@@ -91,7 +91,7 @@ def build_messages(output_format: str, instruction: str, history: list[Turn], im
     The text view of past turns is left out (see the module's docstring).
     """
     kept = [replace(turn, text=None) for turn in history[-history_length:]] if history_length > 0 else []
-    system = system_prompt(output_format, with_text=text is not None)
+    system = system_prompt(output_format, with_text=text is not None, with_image=image is not None)
     messages = [{"role": "system", "content": [{"type": "text", "text": system}]}]
     images = []
     first = True

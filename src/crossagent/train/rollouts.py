@@ -88,9 +88,10 @@ def collect_rollouts(specs: Sequence[EpisodeSpec], sampler: ReplySampler, settin
             for spec in specs]
     finished: dict[int, tuple[EpisodeResult, ModelPolicy]] = {}
 
-    def make_agent(task: Task, trial: int) -> LevelAgent:
+    def make_agent(index: int, task: Task, trial: int) -> LevelAgent:
+        # Group members share the episode seed; the stream keeps their replies asked alone independent.
         policy = ModelPolicy(sampler, settings.output_format, settings.history_length, settings.use_image,
-                             settings.use_text, name="grpo", keep_turns=True)
+                             settings.use_text, name="grpo", keep_turns=True, stream=specs[index].member)
         return LevelAgent(policy, mode="dynamic", requery_every=settings.requery_every,
                           image_size=settings.image_size)
 
