@@ -51,7 +51,7 @@ def rollout_ways(model_path: str) -> tuple[RolloutBatch, list[RolloutBatch]]:
     settings = RolloutSettings(max_episode_steps=MAX_STEPS, history_length=1)
     specs = group_specs(list(train_tasks(load_suite(), 10)[:TASKS]), GROUP, first_trial=0)
     together = collect_rollouts(specs, sampler, settings, seed=0)
-    alone = [collect_rollouts([spec], sampler, settings, seed=0) for spec in specs]
+    alone = [collect_rollouts([spec], sampler, settings, seed=index) for index, spec in enumerate(specs)]
     return together, alone
 
 

@@ -28,13 +28,12 @@ import torch
 
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.bench.metrics import CategoryMetrics, Summary, summaries_from_store
-from crossagent.bench.model_eval import evaluate_model
+from crossagent.bench.model_eval import EVAL_SAMPLING, evaluate_model
 from crossagent.bench.report import markdown_table, number, percent
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
-from crossagent.data.builders import BuildConfig
+from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, BuildConfig
 from crossagent.data.cli import MIX, label
 from crossagent.data.recording import record
-from crossagent.demo import EVAL_SAMPLING, MIX_WEIGHTS
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
 from crossagent.models.tiny_vlm import create_tiny_model
 from crossagent.tasks.splits import heldout_tasks, train_tasks
@@ -138,7 +137,7 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
         _check_labels(labelled, build)
     else:
         stage("label into every level", lambda: label(
-            out / "data" / "recording", list(OUTPUT_FORMATS), labelled, MIX_WEIGHTS, build))
+            out / "data" / "recording", list(OUTPUT_FORMATS), labelled, ALL_IN_ONE_WEIGHTS, build))
     facts["examples"] = {name: d["kept"] for name, d in json.loads((labelled / "report.json").read_text())[
         "datasets"].items()}
     init = out / "model" / "init"
@@ -247,8 +246,8 @@ def _training(row: Row, settings: ComparisonSettings, facts: dict) -> str:
     sft = f"SFT {settings.sft_steps}x{settings.batch_size}"
     if not row.grpo:
         return sft
-    grpo = facts.get("grpo", {})
-    return f"{sft} + GRPO {grpo.get('iterations', '?')} it. ({grpo.get('turns', '?')} turns)"
+    run = facts.get("grpo", {})
+    return f"{sft} + GRPO {run.get('iterations', '?')} it. ({run.get('turns', '?')} turns)"
 
 
 def _check_labels(labelled: Path, build: BuildConfig) -> None:

@@ -19,14 +19,13 @@ from pathlib import Path
 import torch
 
 from crossagent.bench.metrics import summaries_from_store
-from crossagent.bench.model_eval import evaluate_model
+from crossagent.bench.model_eval import EVAL_SAMPLING, evaluate_model
 from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.bench.runner import run_benchmark
-from crossagent.data.builders import BuildConfig
+from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, BuildConfig
 from crossagent.data.cli import MIX, label
 from crossagent.data.recording import record
-from crossagent.models.generation import GenerationSettings
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
 from crossagent.models.tiny_vlm import create_tiny_model
 from crossagent.tasks.splits import train_tasks
@@ -34,10 +33,6 @@ from crossagent.tasks.suite import load_suite
 from crossagent.train.sft import SFTSettings, run_sft
 
 MODEL_NAME = "sft-all-in-one"
-# CrossAgent evaluates at temperature 0.4; greedy decoding of the tiny model always picks `Action:`.
-EVAL_SAMPLING = GenerationSettings(max_new_tokens=32, do_sample=True, temperature=0.4, seed=0)
-# The all-in-one mix: every output format, the cross-level one (evaluated here) three times as often.
-MIX_WEIGHTS = {name: 3.0 if name == "mixed" else 1.0 for name in OUTPUT_FORMATS}
 BASELINES = ("expert", "random")
 
 
@@ -69,6 +64,7 @@ def run_demo(args: argparse.Namespace) -> int:
     settings = DemoSettings(**{name: getattr(args, name) for name in asdict(DemoSettings())})
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
+    use_image, use_text = OBSERVES[settings.observe]
     torch.set_num_threads(max(1, settings.workers // 2))  # small models: extra threads only contend
     out = settings.out
     timings: dict[str, float] = {}
@@ -86,9 +82,9 @@ def run_demo(args: argparse.Namespace) -> int:
         "expert", train, settings.record_trials, out / "data" / "recording", workers=settings.workers))
     print(f"{recorded.planned} episodes planned, {recorded.recorded} run now, {recorded.steps} steps stored")
     labelled = out / "data" / "labelled"
+    build = BuildConfig(history=settings.history, use_image=use_image, use_text=use_text)
     report = stage("label into every level", lambda: label(out / "data" / "recording", list(OUTPUT_FORMATS), labelled,
-                                                           MIX_WEIGHTS,
-                                                           BuildConfig(settings.history, *OBSERVES[settings.observe])))
+                                                           ALL_IN_ONE_WEIGHTS, build))
     init = out / "model" / "init"
     if not (init / "config.json").exists():
         stage("build the tiny model", lambda: create_tiny_model(init))

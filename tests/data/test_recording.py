@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -28,6 +29,17 @@ def test_other_settings_in_the_same_folder_are_refused(recording, easy_tasks):
     out, _ = recording
     with pytest.raises(ValueError, match="image_size 64"):
         record("expert", easy_tasks, 1, out, image_size=32, progress=False)
+
+
+def test_a_recording_of_an_older_format_is_refused_by_name(recording, easy_tasks, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(recording[0], old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(ValueError, match="format 1.*record it again"):
+        record("expert", easy_tasks, 1, old, progress=False)
+    with pytest.raises(ValueError, match="format 1"):
+        read_manifest(old)
 
 
 def test_steps_read_back_equal_the_recorded_ones(recording, easy_tasks):

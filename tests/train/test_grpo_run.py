@@ -16,9 +16,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from crossagent.actions.chain import parse_reply  # noqa: E402
-from crossagent.agents.model_policy import Turn  # noqa: E402
+from crossagent.agents.model_policy import SampledTurn  # noqa: E402
 from crossagent.models.loading import load_model  # noqa: E402
-from crossagent.models.prompts import Turn as PromptTurn, build_messages  # noqa: E402
+from crossagent.models.prompts import Turn, build_messages  # noqa: E402
 from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
 from crossagent.train import grpo_cli  # noqa: E402
@@ -141,11 +141,12 @@ def test_reply_logprobs_line_up_with_a_plain_forward_pass(tiny_path):
     tokenizer = processor.tokenizer
     image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     short = build_messages("raw", "Collect wood.", [], image)
-    long = build_messages("mixed", "Place a table.", [PromptTurn(image, None, "Action: noop")], image)
+    long = build_messages("mixed", "Place a table.", [Turn(image, None, "Action: noop")], image)
     def ids(text):
         return tuple(tokenizer.encode(text, add_special_tokens=False))
 
-    turns = [Turn(*short, "x", ids("Action: noop"), False), Turn(*long, "y", ids("Skill: collect wood<|im_end|>"), False)]
+    turns = [SampledTurn(*short, "x", ids("Action: noop"), False),
+             SampledTurn(*long, "y", ids("Skill: collect wood<|im_end|>"), False)]
     with torch.no_grad():
         batched, mask, _ = reply_logprobs(model, processor, turns, temperature=1.0)
         for row, turn in enumerate(turns):

@@ -30,7 +30,7 @@ STREAMS = 1_000  # policies sharing an episode seed (GRPO group members) draw fr
 
 
 @dataclass(frozen=True)
-class Turn:
+class SampledTurn:
     """One reply as GRPO trains on it: the request, the reply with its sampled token ids, and
     whether it was unparseable (`parse_reply(reply).error is not None`)."""
 
@@ -87,7 +87,7 @@ class ChatEpisode:
 
 class ModelPolicy:
     """The ReplyPolicy of a model agent. Counts its unparseable replies and, with `keep_turns`,
-    records every reply as a Turn (GRPO's training data).
+    records every reply as a SampledTurn (GRPO's training data).
 
     A reply asked alone is seeded from the episode seed, the call index and the policy's stream, so
     an episode's replies are reproducible and group members sharing an episode seed still differ.
@@ -110,7 +110,7 @@ class ModelPolicy:
         self._reset_episode(seed=0)
 
     def _reset_episode(self, seed: int) -> None:
-        self.turns: list[Turn] = []
+        self.turns: list[SampledTurn] = []
         self.unparseable_replies = 0
         self.own_sampling = SamplerMeter()  # the sampler calls this policy made alone (not a runner's batches)
         self._seed = seed
@@ -146,7 +146,7 @@ class ModelPolicy:
         unparseable = parse_reply(sample.text).error is not None
         self.unparseable_replies += unparseable
         if self.keep_turns:
-            self.turns.append(Turn(messages, images, sample.text, sample.token_ids, unparseable))
+            self.turns.append(SampledTurn(messages, images, sample.text, sample.token_ids, unparseable))
         self.chat.accept(sample.text)
         self._request = self._prepared = None
         self._calls += 1

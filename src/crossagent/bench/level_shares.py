@@ -14,25 +14,21 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from crossagent.actions.levels import LEVELS  # noqa: E402
-from crossagent.agents.level_agent import INVALID  # noqa: E402
-from crossagent.bench.metrics import Summary  # noqa: E402
+from crossagent.bench.metrics import LEVEL_KINDS, Summary  # noqa: E402
 from crossagent.tasks.task import CATEGORIES  # noqa: E402
-
-KINDS = {"executed": (*LEVELS, INVALID), "contained": LEVELS}
 
 
 def plot_level_shares(summaries: Sequence[Summary], path: str | Path, grpo_log: str | Path | None = None) -> Path:
     """One column per category; rows: executed and contained shares at evaluation, then over GRPO training."""
     training = read_level_log(grpo_log) if grpo_log is not None and Path(grpo_log).exists() else None
     agents = [s for s in summaries if any(m.executed_share for m in s.categories)]
-    rows = len(KINDS) * (1 + (training is not None))
+    rows = len(LEVEL_KINDS) * (1 + (training is not None))
     figure, axes = plt.subplots(rows, len(CATEGORIES), figsize=(5.5 * len(CATEGORIES), 3.2 * rows), squeeze=False)
     for column, category in enumerate(CATEGORIES):
-        for row, (kind, levels) in enumerate(KINDS.items()):
+        for row, (kind, levels) in enumerate(LEVEL_KINDS.items()):
             _bars(axes[row, column], agents, category, kind, levels)
             if training is not None:
-                _curves(axes[len(KINDS) + row, column], training, category, kind, levels)
+                _curves(axes[len(LEVEL_KINDS) + row, column], training, category, kind, levels)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

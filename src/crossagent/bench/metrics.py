@@ -32,10 +32,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from crossagent.actions.levels import LEVELS
+from crossagent.agents.level_agent import INVALID
 from crossagent.bench.results_store import EpisodeRow, ResultsStore
 from crossagent.tasks.task import CATEGORIES
 
 OVERALL = "overall"
+LEVEL_KINDS = {"executed": (*LEVELS, INVALID), "contained": LEVELS}  # the levels each share is given for
 
 
 @dataclass(frozen=True)
@@ -127,20 +130,24 @@ def reply_metrics(rows: Sequence[EpisodeRow]) -> dict:
     if not stats or not steps:
         return {}
     calls = sum(s["calls"] for s in stats)
-
-    def share(key: str) -> dict[str, float]:
-        totals: dict[str, int] = defaultdict(int)
-        for s in stats:
-            for level, count in s[key].items():
-                totals[level] += count
-        return {level: count / steps for level, count in sorted(totals.items())}
-
     return {
         "steps_per_call": steps / calls if calls else None,
         "invalid_rate": sum(s["invalid_steps"] for s in stats) / steps,
-        "executed_share": share("executed"),
-        "contained_share": share("contained"),
+        "executed_share": level_shares(stats, "executed"),
+        "contained_share": level_shares(stats, "contained"),
     }
+
+
+def level_shares(stats: Sequence[dict], kind: str) -> dict[str, float]:
+    """Per level, the share of the episodes' steps that executed it (`kind` "executed", INVALID
+    included) or whose reply contained it ("contained"), from the counts LevelAgent stores with
+    every episode (its `episode_stats`). Levels never seen are left out."""
+    steps = sum(s["steps"] for s in stats)
+    totals: dict[str, int] = defaultdict(int)
+    for s in stats:
+        for level, count in s.get(kind, {}).items():
+            totals[level] += count
+    return {level: count / steps for level, count in sorted(totals.items())} if steps else {}
 
 
 def per_trial_asr(rows: Iterable[EpisodeRow]) -> list[float]:

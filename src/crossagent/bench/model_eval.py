@@ -27,6 +27,8 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
 
 SPEED_FILE = "speed.json"
+# CrossAgent evaluates at temperature 0.4; greedy decoding of the tiny model always picks `Action:`.
+EVAL_SAMPLING = GenerationSettings(max_new_tokens=32, do_sample=True, temperature=0.4, seed=0)
 HELDOUT = "heldout"
 
 
@@ -47,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="what the model reads: the image, the text view, or both (as in its training data)")
     parser.add_argument("--temperature", type=float, default=0.4,
                         help="sampling temperature (CrossAgent evaluates at 0.4); 0: greedy")
-    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="as GRPO's default, so its replies are not cut")
     parser.add_argument("--out", type=Path, required=True)
     parser.set_defaults(run=run_eval_model)
 
@@ -86,7 +88,9 @@ def evaluate_model(model_path: str, name: str, output_format: str, modes: list[s
 def run_eval_model(args: argparse.Namespace) -> int:
     suite = load_suite()
     tasks = heldout_tasks(suite) if args.suite == HELDOUT else suite.select(args.suite)
-    name = args.name or Path(args.model).name
+    model = Path(args.model)
+    # A GRPO checkpoint's weights sit in checkpoint-N/model: name the results after the checkpoint.
+    name = args.name or (model.parent.name if model.name == "model" else model.name)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
                                   temperature=args.temperature or 1.0, seed=0 if args.temperature > 0 else None)

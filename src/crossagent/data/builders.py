@@ -37,6 +37,8 @@ MIXED_CHAINS: tuple[tuple[str, ...], ...] = (
     ("skill",), ("grounding",), ("motion",), ("raw",),
     ("skill", "raw"), ("grounding", "raw"), ("motion", "raw"), ("skill", "grounding", "motion", "raw"),
 )
+# The all-in-one mix: every output format, the cross-level one (evaluated in dynamic mode) three times as often.
+ALL_IN_ONE_WEIGHTS = {name: 3.0 if name == "mixed" else 1.0 for name in OUTPUT_FORMATS}
 REJECTION_RULES = ("action_lines", "upper_lines", "unparseable", "action_mismatch", "noop")
 FEATURES = Features({
     "messages": Value("string"), "images": List(Image()), "format": Value("string"), "levels": List(Value("string")),

@@ -14,7 +14,7 @@ from crossagent.data.builders import BuildConfig, build_dataset
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, episodes_of, load_trajectories,
                                        read_manifest, record)
 from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS
-from crossagent.tasks.splits import heldout_tasks, train_tasks
+from crossagent.tasks.splits import heldout_tasks, sample_per_category, train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES, Task
 
@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     rec.add_argument("--agent", default="expert")
     rec.add_argument("--suite", default=None, help="suite file (default: the packaged suite)")
     rec.add_argument("--split", choices=SPLITS, default="train")
-    rec.add_argument("--per-category", type=int, default=None, help="first N tasks of each category")
+    rec.add_argument("--per-category", type=int, default=None, help="N tasks of each category, spread over its templates")
     rec.add_argument("--trials", type=int, default=1)
     rec.add_argument("--out", required=True)
     rec.add_argument("--workers", type=int, default=1)
@@ -67,10 +67,7 @@ def select_tasks(split: str, per_category: int | None, suite_path: str | None = 
     if split == "train":
         return train_tasks(suite, per_category)
     tasks = heldout_tasks(suite) if split == "heldout" else suite.tasks
-    if per_category is None:
-        return tasks
-    return tuple(task for category in CATEGORIES
-                 for task in [t for t in tasks if t.category == category][:per_category])
+    return tasks if per_category is None else sample_per_category(tasks, per_category)
 
 
 def run_record(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from crossagent.envs.view_geometry import point_of_cell
 from crossagent.tasks.task import Task
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: steps carry the text view
 DEFAULT_IMAGE_SIZE = 64
 DEFAULT_SHARD_EPISODES = 20
 ITEMS: tuple[str, ...] = tuple(crafter.constants.items)
@@ -267,7 +267,7 @@ def _open_manifest(out: Path, config: dict) -> dict:
     path = out / MANIFEST
     if not path.exists():
         return {"format": MANIFEST_FORMAT, **config, "shards": [], "episodes": []}
-    manifest = json.loads(path.read_text())
+    manifest = read_manifest(out)
     differs = [f"{name} {manifest.get(name)!r} (asked {value!r})" for name, value in config.items()
                if manifest.get(name) != value]
     if differs:
@@ -345,7 +345,11 @@ def read_manifest(directory: str | Path) -> dict:
     path = Path(directory) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{directory} is not a recording: it has no {MANIFEST}")
-    return json.loads(path.read_text())
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"{directory} holds a recording of format {manifest.get('format')}; this version reads "
+                         f"format {MANIFEST_FORMAT} (steps with their text view): record it again into a new folder")
+    return manifest
 
 
 def load_trajectories(directory: str | Path) -> Dataset:

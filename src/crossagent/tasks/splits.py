@@ -27,9 +27,12 @@ def train_tasks(suite: TaskSuite, per_category: int | None = None) -> tuple[Task
     `collect_wood` variants, say) and test on others; the spread takes one task of every
     template in turn (each template cycling through its variants), in id order.
     """
-    tasks = [task for task in suite.tasks if not is_heldout(task, suite)]
-    if per_category is None:
-        return tuple(tasks)
+    tasks = tuple(task for task in suite.tasks if not is_heldout(task, suite))
+    return tasks if per_category is None else sample_per_category(tasks, per_category)
+
+
+def sample_per_category(tasks: Sequence[Task], per_category: int) -> tuple[Task, ...]:
+    """`per_category` tasks of each category, spread over its templates (see `train_tasks`)."""
     return tuple(task for category in CATEGORIES
                  for task in _spread([t for t in tasks if t.category == category])[:per_category])
 
@@ -38,7 +41,7 @@ def _spread(tasks: Sequence[Task]) -> list[Task]:
     """Round-robin over templates, each template round-robin over its variants (ids: category.template.variant.wN)."""
     variants: dict[str, dict[str, list[Task]]] = {}
     for task in sorted(tasks, key=lambda t: t.id):
-        category, template, variant, _ = task.id.split(".")
+        _, template, variant, _ = task.id.split(".")
         variants.setdefault(template, {}).setdefault(variant, []).append(task)
     per_template = [_round_robin(by_variant.values()) for by_variant in variants.values()]
     return _round_robin(per_template)
@@ -54,7 +57,7 @@ def heldout_tasks(suite: TaskSuite, per_category: int | None = None) -> tuple[Ta
     tasks = [task for task in suite.tasks if is_heldout(task, suite)]
     if per_category is None:
         return tuple(tasks)
-    others = [task for task in tasks if task.id not in suite.mini_ids]
+    others = sample_per_category([task for task in tasks if task.id not in suite.mini_ids], per_category)
     return tuple(task for category in CATEGORIES
                  for task in [*(t for t in suite.mini if t.category == category),
-                              *_spread([t for t in others if t.category == category])[:per_category]])
+                              *(t for t in others if t.category == category)])

@@ -57,9 +57,8 @@ from accelerate.utils import gather_object, set_seed  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from trl.trainer.utils import selective_log_softmax  # noqa: E402
 
-from crossagent.actions.levels import LEVELS  # noqa: E402
-from crossagent.agents.level_agent import INVALID  # noqa: E402
-from crossagent.agents.model_policy import Turn  # noqa: E402
+from crossagent.bench.metrics import LEVEL_KINDS, level_shares  # noqa: E402
+from crossagent.agents.model_policy import SampledTurn  # noqa: E402
 from crossagent.models.generation import GenerationSettings  # noqa: E402
 from crossagent.models.loading import load_model  # noqa: E402
 from crossagent.models.processor import save_processor  # noqa: E402
@@ -218,7 +217,7 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor
 
 
 # --- log-probabilities of the reply tokens ------------------------------------------------------
-def reply_logprobs(model, processor, turns: list[Turn], temperature: float, with_entropy: bool = False
+def reply_logprobs(model, processor, turns: list[SampledTurn], temperature: float, with_entropy: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(log-probs [turns, tokens], mask, entropies or None) of each turn's reply tokens after its prompt.
 
@@ -250,7 +249,7 @@ def reply_logprobs(model, processor, turns: list[Turn], temperature: float, with
 
 
 @torch.no_grad()
-def score_turns(model, processor, turns: list[Turn], indices: list[int], temperature: float,
+def score_turns(model, processor, turns: list[SampledTurn], indices: list[int], temperature: float,
                 batch_size: int) -> dict[int, torch.Tensor]:
     """Log-probs of the replies of turns[indices], one 1-D tensor per turn."""
     scores = {}
@@ -390,9 +389,8 @@ def save_checkpoint(run: Run) -> Path:
 # --- metrics ------------------------------------------------------------------------------------
 COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "success_rate", "mean_episode_steps",
            "invalid_reply_rate", "zero_advantage_groups", "loss", "policy_loss", "kl", "entropy", "clip_fraction",
-           "grad_norm", *(f"executed_{level}" for level in (*LEVELS, INVALID)),
-           *(f"contained_{level}" for level in LEVELS), "steps_per_call", "rollout_seconds", "update_seconds",
-           "env_steps_per_second", "generated_tokens_per_second")
+           "grad_norm", *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
+           "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")
 
 
 def rollout_metrics(episodes: list[EpisodeRollout], advantages: torch.Tensor) -> dict:
@@ -412,10 +410,9 @@ def rollout_metrics(episodes: list[EpisodeRollout], advantages: torch.Tensor) ->
     for episode, advantage in zip(episodes, advantages.tolist()):
         groups.setdefault(episode.spec.group, []).append(advantage)
     metrics["zero_advantage_groups"] = float(np.mean([all(a == 0 for a in values) for values in groups.values()]))
-    for kind, levels in (("executed", (*LEVELS, INVALID)), ("contained", LEVELS)):
-        for level in levels:
-            count = sum(episode.result.extra.get(kind, {}).get(level, 0) for episode in episodes)
-            metrics[f"{kind}_{level}"] = count / max(steps, 1)
+    for kind, levels in LEVEL_KINDS.items():
+        shares = level_shares([episode.result.extra for episode in episodes], kind)
+        metrics.update({f"{kind}_{level}": shares.get(level, 0.0) for level in levels})
     return metrics
 
 
@@ -423,13 +420,11 @@ def category_level_shares(episodes: list[EpisodeRollout], iteration: int) -> lis
     """Per category of the batch, the share of steps that executed / whose reply contained each level."""
     rows = []
     for category in dict.fromkeys(episode.spec.task.category for episode in episodes):
-        mine = [episode for episode in episodes if episode.spec.task.category == category]
-        steps = max(sum(episode.result.steps for episode in mine), 1)
-        for kind, levels in (("executed", (*LEVELS, INVALID)), ("contained", LEVELS)):
-            for level in levels:
-                count = sum(episode.result.extra.get(kind, {}).get(level, 0) for episode in mine)
-                rows.append({"iteration": iteration, "category": category, "kind": kind, "level": level,
-                             "share": count / steps})
+        stats = [episode.result.extra for episode in episodes if episode.spec.task.category == category]
+        for kind, levels in LEVEL_KINDS.items():
+            shares = level_shares(stats, kind)
+            rows.extend({"iteration": iteration, "category": category, "kind": kind, "level": level,
+                         "share": shares.get(level, 0.0)} for level in levels)
     return rows
 
 
@@ -457,7 +452,7 @@ def truncate_csv(path: Path, last_iteration: int, columns: tuple[str, ...] = COL
 PANELS = (("return and success", ("mean_return", "success_rate")), ("loss", ("loss", "policy_loss")),
           ("KL to reference", ("kl",)), ("entropy", ("entropy",)), ("clip fraction", ("clip_fraction",)),
           ("unparseable replies", ("invalid_reply_rate",)),
-          ("executed level share", tuple(f"executed_{level}" for level in (*LEVELS, INVALID))),
+          ("executed level share", tuple(f"executed_{level}" for level in LEVEL_KINDS["executed"])),
           ("throughput", ("env_steps_per_second", "generated_tokens_per_second")))
 
 

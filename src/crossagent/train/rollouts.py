@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from crossagent.agents.level_agent import LevelAgent
-from crossagent.agents.model_policy import ModelPolicy, Turn
+from crossagent.agents.model_policy import ModelPolicy, SampledTurn
 from crossagent.bench.episode import EpisodeResult
 from crossagent.bench.lockstep import LockstepStats, run_lockstep
 from crossagent.models.samplers import ReplySampler
@@ -62,7 +62,7 @@ def group_specs(tasks: Sequence[Task], group_size: int, first_trial: int) -> lis
 class EpisodeRollout:
     spec: EpisodeSpec
     result: EpisodeResult  # result.extra: the agent's level counts, plus unparseable_replies and grpo_return
-    turns: list[Turn]
+    turns: list[SampledTurn]
     episode_return: float
 
 
@@ -72,7 +72,7 @@ class RolloutBatch:
     stats: LockstepStats  # steps, sampler calls, tokens and timings of the collection
 
     @property
-    def turns(self) -> list[Turn]:
+    def turns(self) -> list[SampledTurn]:
         return [turn for episode in self.episodes for turn in episode.turns]
 
 
