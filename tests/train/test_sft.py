@@ -72,3 +72,6 @@ def test_sft_learns_checkpoints_and_resumes(tiny, tmp_path):
     assert losses[14] < 0.8 * losses[2]
     model, _ = load_model(resumed.output_dir)
     assert sum(p.numel() for p in model.parameters()) > 0
+    settings.progress = True  # not a training setting: the finished run is still the same run
+    again = run_sft(settings)
+    assert again == resumed and not (tmp_path / "run" / "checkpoint-17").exists()  # nothing trained again

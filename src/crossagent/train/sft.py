@@ -115,10 +115,17 @@ def newest_checkpoint(output: Path) -> Path | None:
     return max(checkpoints, key=lambda path: int(path.name.split("-")[-1])) if checkpoints else None
 
 
+RESULT_FILE = "sft_result.json"  # written when a run finishes, with the settings that produced it
+
+
 def run_sft(settings: SFTSettings) -> SFTResult:
-    """Train, checkpointing every `save_steps`; a re-run with resume=True continues where it stopped."""
+    """Train, checkpointing every `save_steps`; a re-run with resume=True continues where it stopped,
+    and one of a finished run with the same training settings returns its result without training."""
     output = Path(settings.output_dir)
     output.mkdir(parents=True, exist_ok=True)
+    finished = _finished_result(output, settings) if settings.resume else None
+    if finished is not None:
+        return finished
     checkpoint = newest_checkpoint(output) if settings.resume else None
     # The Trainer's own resume loads weights by raw state-dict keys, which miss this model's
     # renamed keys (transformers 5 maps them only in from_pretrained) and would silently keep
@@ -156,5 +163,23 @@ def run_sft(settings: SFTSettings) -> SFTResult:
     trainer.save_model(str(output / "final"))
     processor.save_pretrained(str(output / "final"))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return SFTResult(str(output / "final"), trainer.state.global_step, losses[-1] if losses else None, seconds,
-                     collator.tokens_seen, collator.tokens_seen / seconds if seconds else 0.0)
+    result = SFTResult(str(output / "final"), trainer.state.global_step, losses[-1] if losses else None, seconds,
+                       collator.tokens_seen, collator.tokens_seen / seconds if seconds else 0.0)
+    (output / RESULT_FILE).write_text(json.dumps({"settings": _training_settings(settings), "result": asdict(result)},
+                                                 indent=1))
+    return result
+
+
+def _training_settings(settings: SFTSettings) -> dict:
+    return {name: value for name, value in asdict(settings).items() if name not in ("resume", "progress")}
+
+
+def _finished_result(output: Path, settings: SFTSettings) -> SFTResult | None:
+    # Resuming a finished run would make the Trainer take one more step past max_steps.
+    path = output / RESULT_FILE
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text())
+    if stored["settings"] != _training_settings(settings):
+        return None
+    return SFTResult(**stored["result"])
