@@ -36,6 +36,8 @@ def test_every_row_gets_its_numbers_and_the_figure(compared):
         line = next(line for line in text.splitlines() if line.startswith(f"| {row.name} |"))
         assert line.count("±") == 3 and line.count(" - ") == 4  # embodied and craft held-out, overall; no mini task, no combat
     assert "SFT 2x2 + GRPO 1 it." in text
+    expert = next(line for line in text.splitlines() if line.startswith("| (expert, reference) |"))
+    assert "100.0 ± 0.0" in expert  # the expert solves both easy tasks in both trials
     assert (settings.out / LEVEL_SHARES_PNG).read_bytes()[:4] == b"\x89PNG"
     facts = json.loads((settings.out / "comparison.json").read_text())
     assert set(facts["sft"]) == {"raw", "mix"} and facts["grpo"]["iterations"] == 1 and facts["grpo"]["turns"] > 0

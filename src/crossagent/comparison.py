@@ -31,6 +31,7 @@ from crossagent.bench.metrics import CategoryMetrics, Summary, summaries_from_st
 from crossagent.bench.model_eval import EVAL_SAMPLING, evaluate_model
 from crossagent.bench.report import markdown_table, number, percent
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
+from crossagent.bench.runner import run_benchmark
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, BuildConfig
 from crossagent.data.cli import MIX, label
 from crossagent.data.recording import record
@@ -42,6 +43,7 @@ from crossagent.tasks.task import CATEGORIES
 from crossagent.train import grpo
 from crossagent.train.sft import SFTSettings, run_sft
 
+REFERENCES = ("random", "expert")  # scripted agents on the same tasks and trials, to read the rows against
 RESULTS_MD = "results.md"
 LEVEL_SHARES_PNG = "level_shares.png"
 
@@ -144,6 +146,9 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
     if not (init / "config.json").exists():
         create_tiny_model(init)  # every row starts from these weights and this tokenizer
     tasks = heldout_tasks(suite, None if settings.heldout_per_category < 0 else settings.heldout_per_category)
+    for agent in REFERENCES:
+        stage(f"benchmark {agent}", lambda agent=agent: run_benchmark(
+            agent, tasks, settings.trials, settings.workers, out / RESULTS_FILE, suite.name, mini_ids=suite.mini_ids))
     sft_jobs = {dataset: SFTSettings(
         model=str(init), dataset=str(labelled / dataset), output_dir=str(out / "model" / dataset),
         max_steps=settings.sft_steps, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
@@ -200,11 +205,12 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
 
     keys = {(task.id, trial) for task in tasks for trial in range(settings.trials)}
     mini_keys = {key for key in keys if key[0] in suite.mini_ids}
-    agents = [f"{row.name}@{row.mode}" for row in ROWS]  # every row with results, also from earlier --rows runs
+    agents = [*(f"{row.name}@{row.mode}" for row in ROWS), *REFERENCES]  # also rows from earlier --rows runs
     with ResultsStore(out / RESULTS_FILE) as store:
         heldout = _by_agent(summaries_from_store(store, {suite.name}, keys))
         mini = _by_agent(summaries_from_store(store, {suite.name}, mini_keys))
-    plot_level_shares([heldout[agent] for agent in agents if agent in heldout], out / LEVEL_SHARES_PNG,
+    plot_level_shares([heldout[agent] for agent in agents if agent in heldout and agent not in REFERENCES],
+                      out / LEVEL_SHARES_PNG,
                       grpo_log=out / "model" / "grpo" / grpo.LEVEL_CSV)
     path = out / RESULTS_MD
     path.write_text(results_markdown(ROWS, settings, heldout, mini, facts, len(tasks)))
@@ -227,6 +233,11 @@ def results_markdown(rows, settings: ComparisonSettings, heldout: dict[str, Summ
                             *(number(c.avg_steps_success) if c else "-" for c in _per_category(h)), number(speed)])
         asr_lines.append([row.name, *(_asr(c) for c in _per_category(m)), *(_asr(c) for c in _per_category(h)),
                           _asr(h.overall), percent(h.overall.invalid_rate), number(h.overall.steps_per_call)])
+    for agent in REFERENCES:
+        if agent in heldout:
+            asr_lines.append([f"({agent}, reference)", *(_asr(c) for c in _per_category(mini.get(agent))),
+                              *(_asr(c) for c in _per_category(heldout[agent])), _asr(heldout[agent].overall), "-",
+                              "-"])
     return "\n".join([
         "# Comparison", "",
         f"Held-out evaluation: {task_count} tasks (the mini set and "
