@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import pytest
 from PIL import Image
 
 from crossagent.bench.level_shares import plot_level_shares, read_level_log
@@ -25,3 +26,6 @@ def test_the_training_log_is_read_per_category_kind_and_level(tmp_path):
     without = plot_level_shares([summary("a", 0.3)], tmp_path / "without.png", tmp_path / "missing.csv")
     tall, short = Image.open(with_training).size, Image.open(without).size
     assert tall[0] == short[0] and tall[1] == 2 * short[1]  # two more rows of panels: the training curves
+    assert Image.open(plot_level_shares([], tmp_path / "training.png", log)).size == short  # training rows only
+    with pytest.raises(ValueError, match="no level shares"):
+        plot_level_shares([], tmp_path / "nothing.png", tmp_path / "missing.csv")

@@ -22,8 +22,8 @@ from crossagent.models.prompts import Turn, build_messages  # noqa: E402
 from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
 from crossagent.train import grpo_cli  # noqa: E402
-from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LOG_CSV, GRPOConfig, prepare_run, reply_logprobs,  # noqa: E402
-                                   train)
+from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, GRPOConfig,  # noqa: E402
+                                   prepare_run, reply_logprobs, train)
 from crossagent.models.generation import VISION_TOKENS, GenerationSettings, stop_token_ids  # noqa: E402
 from crossagent.models.samplers import LocalSampler, Sample, ServerSampler  # noqa: E402
 from crossagent.train.rollouts import RolloutSettings, collect_rollouts, group_specs  # noqa: E402
@@ -245,6 +245,7 @@ def test_cli_plots_a_run(first_run):
     out, _ = first_run
     (out / CURVES_PNG).unlink()
     assert run_cli("--plot", "--out", str(out)) == 0 and (out / CURVES_PNG).is_file()
+    assert (out / LEVEL_SHARES_PNG).read_bytes()[:4] == b"\x89PNG"  # the per-category level shares of training
 
 
 def test_cli_flags_cover_the_config():

@@ -19,16 +19,23 @@ from crossagent.tasks.task import CATEGORIES  # noqa: E402
 
 
 def plot_level_shares(summaries: Sequence[Summary], path: str | Path, grpo_log: str | Path | None = None) -> Path:
-    """One column per category; rows: executed and contained shares at evaluation, then over GRPO training."""
+    """One column per category; rows: executed and contained shares at evaluation (when some summary has
+    them), then over GRPO training (when the log exists)."""
     training = read_level_log(grpo_log) if grpo_log is not None and Path(grpo_log).exists() else None
     agents = [s for s in summaries if any(m.executed_share for m in s.categories)]
-    rows = len(LEVEL_KINDS) * (1 + (training is not None))
+    panels = []
+    if agents:
+        panels.append((_bars, agents))
+    if training:
+        panels.append((_curves, training))
+    if not panels:
+        raise ValueError("no level shares to draw: no agent with replies and no GRPO level log")
+    rows = len(LEVEL_KINDS) * len(panels)
     figure, axes = plt.subplots(rows, len(CATEGORIES), figsize=(5.5 * len(CATEGORIES), 3.2 * rows), squeeze=False)
     for column, category in enumerate(CATEGORIES):
-        for row, (kind, levels) in enumerate(LEVEL_KINDS.items()):
-            _bars(axes[row, column], agents, category, kind, levels)
-            if training is not None:
-                _curves(axes[len(LEVEL_KINDS) + row, column], training, category, kind, levels)
+        for block, (draw, data) in enumerate(panels):
+            for row, (kind, levels) in enumerate(LEVEL_KINDS.items()):
+                draw(axes[block * len(LEVEL_KINDS) + row, column], data, category, kind, levels)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

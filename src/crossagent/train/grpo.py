@@ -314,6 +314,7 @@ CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is incomplete and ignored
 LOG_CSV = "grpo_log.csv"
 LEVEL_CSV = "level_shares.csv"  # per category: bench.level_shares draws it
+LEVEL_SHARES_PNG = "level_shares.png"
 LEVEL_COLUMNS = ("iteration", "category", "kind", "level", "share")
 CURVES_PNG = "grpo_curves.png"
 

@@ -21,7 +21,9 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from crossagent.train.grpo import CURVES_PNG, LOG_CSV, GRPOConfig, plot_learning_curves, train
+from crossagent.bench.level_shares import plot_level_shares
+from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, GRPOConfig, plot_learning_curves,
+                                  train)
 
 # Fields with a flag of another name, or set by the sub-command itself.
 RENAMED = {"model": "--model", "output_dir": "--out"}
@@ -61,6 +63,8 @@ def run_grpo(args: argparse.Namespace) -> int:
         if not csv_path.exists():
             raise FileNotFoundError(f"no training log {csv_path}")
         print(f"wrote {plot_learning_curves(csv_path, args.out / CURVES_PNG)}")
+        if (args.out / LEVEL_CSV).exists():
+            print(f"wrote {plot_level_shares([], args.out / LEVEL_SHARES_PNG, args.out / LEVEL_CSV)}")
         return 0
     result = train(config_from_args(args))
     print(f"{result.iterations} iterations done; final model {result.final_model}; "
