@@ -53,5 +53,4 @@ def test_a_rerun_resumes_every_stage(compared):
     after = json.loads((settings.out / "comparison.json").read_text())
     assert after["speed"] == before["speed"]  # nothing was evaluated again
     assert after["grpo"]["iterations"] == 1
-    assert all(after["timings_s"][f"evaluate {row.name}"] < before["timings_s"][f"evaluate {row.name}"]
-               for row in rows)
+    assert after["timings_s"] == before["timings_s"] and after["sft"] == before["sft"]  # the first measurements

@@ -125,7 +125,7 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
         print(f"\n== {name}", flush=True)
         started = time.perf_counter()
         result = work()
-        facts.setdefault("timings_s", {})[name] = round(time.perf_counter() - started, 1)
+        facts.setdefault("timings_s", {}).setdefault(name, round(time.perf_counter() - started, 1))
         _save_facts(out, facts)
         return result
 
@@ -180,10 +180,11 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
             for future in done:
                 kind, name = running.pop(future)
                 result, seconds = future.result()
-                facts.setdefault("timings_s", {})[f"{kind} {name}"] = seconds
+                # The first completed run of a job is its measurement; a resumed re-run only finds it done.
+                facts.setdefault("timings_s", {}).setdefault(f"{kind} {name}", seconds)
                 print(f"   done: {kind} {name} ({seconds:.0f} s)", flush=True)
                 if kind == "sft":
-                    facts.setdefault("sft", {})[name] = asdict(result)
+                    facts.setdefault("sft", {}).setdefault(name, asdict(result))
                     for row in rows:
                         if row.dataset == name and not row.grpo:
                             running[pool.submit(_timed, *evaluation(row, result.output_dir))] = ("evaluate", row.name)
