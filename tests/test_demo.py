@@ -1,4 +1,4 @@
-"""The README's main job, end to end with small settings (slow: several minutes on 2 cores)."""
+"""The README's main job, end to end with small settings (slow: 10-20 minutes on 2 cores)."""
 
 import json
 
@@ -8,6 +8,7 @@ from crossagent.cli import main
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # an untrained model runs every mini task to its budget in three modes, twice
 def test_demo_runs_every_stage_and_writes_the_report(tmp_path, capsys):
     args = ["demo", "--out", str(tmp_path), "--per-category", "2", "--record-trials", "1", "--sft-steps", "4",
             "--eval-trials", "1"]
