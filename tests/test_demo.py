@@ -8,7 +8,7 @@ from crossagent.cli import main
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2400)  # an untrained model runs every mini task to its budget in three modes, twice
+@pytest.mark.timeout(2400)  # an untrained model runs every mini task to its budget, in three modes
 def test_demo_runs_every_stage_and_writes_the_report(tmp_path, capsys):
     args = ["demo", "--out", str(tmp_path), "--per-category", "2", "--record-trials", "1", "--sft-steps", "4",
             "--eval-trials", "1"]
