@@ -43,7 +43,7 @@ def test_every_row_gets_its_numbers_and_the_figure(compared):
     assert set(facts["sft"]) == {"raw", "mix"} and facts["grpo"]["iterations"] == 1 and facts["grpo"]["turns"] > 0
     with ResultsStore(settings.out / RESULTS_FILE) as store:
         for row in rows:
-            assert len(store.done_keys(f"{row.name}@{row.mode}", load_suite().name)) == len(EVAL_TASKS) * 2
+            assert len(store.done_keys(row.agent, load_suite().name)) == len(EVAL_TASKS) * 2
 
 
 def test_a_rerun_resumes_every_stage(compared):

@@ -28,8 +28,8 @@ import torch
 
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.bench.metrics import CategoryMetrics, Summary, summaries_from_store
-from crossagent.bench.model_eval import EVAL_SAMPLING, evaluate_model
-from crossagent.bench.report import markdown_table, number, percent
+from crossagent.bench.model_eval import EVAL_SAMPLING, evaluate_model, stored_name
+from crossagent.bench.report import asr_cell, markdown_table, number, percent
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.bench.runner import run_benchmark
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, BuildConfig
@@ -55,6 +55,10 @@ class Row:
     output_format: str  # the system prompt it is evaluated with
     mode: str  # inference mode (agents.level_agent.MODES)
     grpo: bool = False  # GRPO after SFT
+
+    @property
+    def agent(self) -> str:
+        return stored_name(self.name, self.mode)
 
 
 ROWS = (
@@ -206,7 +210,7 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
 
     keys = {(task.id, trial) for task in tasks for trial in range(settings.trials)}
     mini_keys = {key for key in keys if key[0] in suite.mini_ids}
-    agents = [*(f"{row.name}@{row.mode}" for row in ROWS), *REFERENCES]  # also rows from earlier --rows runs
+    agents = [*(row.agent for row in ROWS), *REFERENCES]  # also rows from earlier --rows runs
     with ResultsStore(out / RESULTS_FILE) as store:
         heldout = _by_agent(summaries_from_store(store, {suite.name}, keys))
         mini = _by_agent(summaries_from_store(store, {suite.name}, mini_keys))
@@ -225,19 +229,19 @@ def results_markdown(rows, settings: ComparisonSettings, heldout: dict[str, Summ
                "overall held-out", "invalid %", "steps/call"]
     steps_lines, asr_lines = [], []
     for row in rows:
-        agent = f"{row.name}@{row.mode}"
+        agent = row.agent
         if agent not in heldout:
             continue
         h, m = heldout[agent], mini.get(agent)
         speed = facts.get("speed", {}).get(row.name, {}).get("steps_per_second")
         steps_lines.append([row.name, row.mode, _training(row, settings, facts),
                             *(number(c.avg_steps_success) if c else "-" for c in _per_category(h)), number(speed)])
-        asr_lines.append([row.name, *(_asr(c) for c in _per_category(m)), *(_asr(c) for c in _per_category(h)),
-                          _asr(h.overall), percent(h.overall.invalid_rate), number(h.overall.steps_per_call)])
+        asr_lines.append([row.name, *(asr_cell(c) for c in _per_category(m)), *(asr_cell(c) for c in _per_category(h)),
+                          asr_cell(h.overall), percent(h.overall.invalid_rate), number(h.overall.steps_per_call)])
     for agent in REFERENCES:
         if agent in heldout:
-            asr_lines.append([f"({agent}, reference)", *(_asr(c) for c in _per_category(mini.get(agent))),
-                              *(_asr(c) for c in _per_category(heldout[agent])), _asr(heldout[agent].overall), "-",
+            asr_lines.append([f"({agent}, reference)", *(asr_cell(c) for c in _per_category(mini.get(agent))),
+                              *(asr_cell(c) for c in _per_category(heldout[agent])), asr_cell(heldout[agent].overall), "-",
                               "-"])
     return "\n".join([
         "# Comparison", "",
@@ -289,12 +293,7 @@ def _by_agent(summaries: list[Summary]) -> dict[str, Summary]:
 
 def _per_category(summary: Summary | None) -> list[CategoryMetrics | None]:
     """The summary's metrics in CATEGORIES order, None where it has no task of a category."""
-    found = {metrics.category: metrics for metrics in summary.categories} if summary else {}
-    return [found.get(category) for category in CATEGORIES]
-
-
-def _asr(metrics: CategoryMetrics | None) -> str:
-    return "-" if metrics is None else f"{percent(metrics.asr)} ± {percent(metrics.asr_std)}"
+    return [summary.category(category) if summary else None for category in CATEGORIES]
 
 
 def _load_facts(out: Path) -> dict:

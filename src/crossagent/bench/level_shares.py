@@ -48,7 +48,7 @@ def _bars(axis, agents: Sequence[Summary], category: str, kind: str, levels: Seq
     for index, level in enumerate(levels):
         values = []
         for summary in agents:
-            metrics = next((m for m in summary.categories if m.category == category), None)
+            metrics = summary.category(category)
             values.append(((getattr(metrics, f"{kind}_share") if metrics else None) or {}).get(level, 0.0))
         axis.bar(x + (index - (len(levels) - 1) / 2) * width, values, width, label=level)
     axis.set_xticks(x, [summary.agent for summary in agents], rotation=30, ha="right", fontsize=7)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from crossagent.actions.levels import LEVELS
 from crossagent.bench.metrics import Summary, summaries_from_store
-from crossagent.bench.report import write_report
+from crossagent.bench.report import asr_cell, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.bench.runner import run_benchmark
 from crossagent.tasks.suite import load_suite
@@ -52,10 +52,8 @@ def level_table(summaries: list[Summary]) -> str:
     header = ["Level", *(f"{c} ASR %" for c in CATEGORIES), "overall ASR %", "steps/call", "invalid %"]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     for summary in summaries:
-        by_category = {m.category: m for m in summary.categories}
         cells = [summary.agent.removeprefix("oracle:")]
-        for metrics in [by_category.get(c) for c in CATEGORIES] + [summary.overall]:
-            cells.append("-" if metrics is None else f"{100 * metrics.asr:.1f} ± {100 * metrics.asr_std:.1f}")
+        cells.extend(asr_cell(metrics) for metrics in [*(summary.category(c) for c in CATEGORIES), summary.overall])
         overall = summary.overall
         cells.append("-" if overall.steps_per_call is None else f"{overall.steps_per_call:.2f}")
         cells.append("-" if overall.invalid_rate is None else f"{100 * overall.invalid_rate:.1f}")

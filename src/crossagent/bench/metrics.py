@@ -84,6 +84,10 @@ class Summary:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def category(self, name: str) -> CategoryMetrics | None:
+        """The metrics of category `name` (or `overall`); None where the summary has no task of it."""
+        return next((m for m in (*self.categories, self.overall) if m.category == name), None)
+
 
 def summarize(rows: Sequence[EpisodeRow], agent: str, suite: str, mini_ids: Collection[str] = ()) -> Summary:
     """Metrics of `rows`, all episodes of `agent` on `suite` (at most one per task and trial)."""

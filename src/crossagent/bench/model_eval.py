@@ -54,6 +54,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_eval_model)
 
 
+def stored_name(name: str, mode: str) -> str:
+    """The agent name a model's episodes in `mode` are stored under."""
+    return f"{name}@{mode}"
+
+
 def evaluate_model(model_path: str, name: str, output_format: str, modes: list[str], tasks, trials: int,
                    suite_name: str, mini_ids, out: Path, slots: int = 16, requery_every: int = 4,
                    history: int = 3, settings: GenerationSettings = GenerationSettings(max_new_tokens=48),
@@ -70,7 +75,7 @@ def evaluate_model(model_path: str, name: str, output_format: str, modes: list[s
     with ResultsStore(out / RESULTS_FILE) as store:
         store.set_mini_ids(suite_name, tuple(mini_ids))
         for mode in modes:
-            agent_name = f"{name}@{mode}"
+            agent_name = stored_name(name, mode)
             done = store.done_keys(agent_name, suite_name)
             episodes = [(t, trial) for t in tasks for trial in range(trials) if (t.id, trial) not in done]
 

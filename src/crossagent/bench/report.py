@@ -80,9 +80,9 @@ def plot_summary(summaries: Sequence[Summary], path: Path) -> None:
     width = 0.8 / len(summaries)
     figure, axes = plt.subplots(figsize=(max(5.0, 1.6 * len(categories) * max(1, len(summaries)) ** 0.5), 4))
     for index, summary in enumerate(summaries):
-        by_name = {m.category: m for m in (*summary.categories, summary.overall)}
-        values = [100 * by_name[c].asr if c in by_name else 0.0 for c in categories]
-        errors = [100 * by_name[c].asr_std if c in by_name else 0.0 for c in categories]
+        found = [summary.category(c) for c in categories]
+        values = [100 * m.asr if m else 0.0 for m in found]
+        errors = [100 * m.asr_std if m else 0.0 for m in found]
         offset = (index - (len(summaries) - 1) / 2) * width
         bars = axes.bar(x + offset, values, width, yerr=errors, capsize=3, label=label(summary, summaries))
         axes.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
@@ -112,7 +112,7 @@ def write_report(summaries: Sequence[Summary], out_dir: str | Path) -> dict[str,
 def _row(agent: str, metrics: CategoryMetrics) -> list[str]:
     return [agent, metrics.category, str(metrics.tasks), str(metrics.episodes), str(metrics.errors),
             number(metrics.avg_steps_success), number(metrics.avg_steps_all), percent(metrics.asr_mini),
-            f"{percent(metrics.asr)} ± {percent(metrics.asr_std)}", number(metrics.steps_per_call),
+            asr_cell(metrics), number(metrics.steps_per_call),
             percent(metrics.invalid_rate)]
 
 
@@ -122,6 +122,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_co
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
     return "\n".join(lines)
+
+
+def asr_cell(metrics: CategoryMetrics | None) -> str:
+    """`ASR ± std` in percent; "-" where there is no metric."""
+    return "-" if metrics is None else f"{percent(metrics.asr)} ± {percent(metrics.asr_std)}"
 
 
 def percent(value: float | None) -> str:
