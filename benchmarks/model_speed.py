@@ -27,7 +27,8 @@ from datasets import Dataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from crossagent.agents.level_agent import LevelAgent  # noqa: E402
 from crossagent.agents.model_policy import ModelPolicy  # noqa: E402
-from crossagent.bench.lockstep import run_lockstep  # noqa: E402
+from crossagent.bench.episode import Episode, make_env  # noqa: E402
+from crossagent.bench.episode_loop import run_episodes  # noqa: E402
 from crossagent.models.generation import GenerationSettings  # noqa: E402
 from crossagent.models.loading import load_model  # noqa: E402
 from crossagent.models.prompts import Turn, build_messages  # noqa: E402
@@ -49,11 +50,11 @@ def steps_per_second(model_path: str, slots: int) -> tuple[float, float]:
     episodes = [(replace(task, budget=EPISODE_STEPS), 0) for task in suite.mini[:EPISODES]]
     sampler = LocalSampler(model, processor, GenerationSettings(max_new_tokens=16))
 
-    def make_agent(index: int, task: Task, trial: int) -> LevelAgent:
-        return LevelAgent(ModelPolicy(sampler, "mixed", history_length=1), mode="slow")
+    def make_episode(index: int, task: Task, trial: int) -> Episode:
+        agent = LevelAgent(ModelPolicy("mixed", history_length=1), mode="slow")
+        return Episode(make_env(agent), agent, task, trial)
 
-    stats = run_lockstep(episodes, make_agent, slots, sampler, seed=0, on_result=lambda *finished: None,
-                         progress=False)
+    stats = run_episodes(episodes, make_episode, lambda finished: None, slots, sampler)
     return stats.steps_per_second, stats.tokens_per_second
 
 

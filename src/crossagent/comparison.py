@@ -28,7 +28,7 @@ import torch
 
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.bench.metrics import CategoryMetrics, Summary, summaries_from_store
-from crossagent.bench.model_eval import EVAL_SAMPLING, evaluate_model, stored_name
+from crossagent.bench.model_eval import EVAL_SAMPLING, ModelEvaluation, evaluate_model, stored_name
 from crossagent.bench.report import asr_cell, markdown_table, number, percent
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.bench.runner import run_benchmark
@@ -167,9 +167,9 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
         minibatch_size=16, gradient_accumulation_steps=4, checkpoint_every=2, seed=settings.seed)
 
     def evaluation(row: Row, model: str) -> tuple:
-        return (evaluate_model, str(model), row.name, row.output_format, [row.mode], tasks, settings.trials,
-                suite.name, suite.mini_ids, out, settings.slots, settings.requery_every, settings.history,
-                EVAL_SAMPLING, settings.observe, settings.workers == 1)
+        spec = ModelEvaluation(str(model), row.name, row.output_format, (row.mode,), settings.trials, settings.history,
+                               settings.observe, settings.requery_every, EVAL_SAMPLING, settings.slots)
+        return evaluate_model, spec, tasks, suite.name, suite.mini_ids, out, settings.workers == 1
 
     # Jobs run in `workers` processes as their inputs become ready: every SFT at once, GRPO once the
     # mix's SFT is done, a row's evaluation once its model is.

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from crossagent.bench.metrics import summaries_from_store
-from crossagent.bench.model_eval import EVAL_SAMPLING, evaluate_model
+from crossagent.bench.model_eval import EVAL_SAMPLING, ModelEvaluation, evaluate_model
 from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.bench.runner import run_benchmark
@@ -97,10 +97,10 @@ def run_demo(args: argparse.Namespace) -> int:
     for agent in BASELINES:
         stage(f"benchmark {agent}", lambda agent=agent: run_benchmark(
             agent, mini, settings.eval_trials, settings.workers, store, suite.name, mini_ids=suite.mini_ids))
-    speeds = stage("benchmark the SFT model", lambda: evaluate_model(
-        sft.output_dir, MODEL_NAME, "mixed", ["slow", "fast", "dynamic"], mini, settings.eval_trials, suite.name,
-        suite.mini_ids, out, settings.slots, settings.requery_every, settings.history,
-        EVAL_SAMPLING, settings.observe))
+    evaluation = ModelEvaluation(sft.output_dir, MODEL_NAME, "mixed", ("slow", "fast", "dynamic"),
+                                 settings.eval_trials, settings.history, settings.observe, settings.requery_every,
+                                 EVAL_SAMPLING, settings.slots)
+    speeds = stage("benchmark the SFT model", lambda: evaluate_model(evaluation, mini, suite.name, suite.mini_ids, out))
     keys = {(task.id, trial) for task in mini for trial in range(settings.eval_trials)}
     with ResultsStore(store) as results:
         summaries = summaries_from_store(results, {suite.name}, keys)

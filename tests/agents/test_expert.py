@@ -3,7 +3,8 @@
 from crossagent.agents.expert import behaviours as b
 from crossagent.agents.expert.expert_agent import ExpertAgent
 from crossagent.agents.random_agent import RandomAgent
-from crossagent.bench.episode import make_env, run_episode
+from crossagent.bench.episode import make_env
+from crossagent.bench.episode_loop import run_episode
 from crossagent.envs.crafter_env import CrafterEnv
 from crossagent.envs.start_state import Block, Mob, StartState
 from crossagent.tasks.predicates import Achieve, Gain, Reach

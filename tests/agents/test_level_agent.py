@@ -3,7 +3,8 @@
 import pytest
 
 from crossagent.agents.level_agent import LevelAgent
-from crossagent.bench.episode import make_env, run_episode
+from crossagent.bench.episode import make_env
+from crossagent.bench.episode_loop import run_episode
 from crossagent.envs.start_state import Block, StartState
 from crossagent.envs.view_geometry import point_of_cell
 from crossagent.tasks.predicates import Gain, Survive
@@ -24,6 +25,7 @@ class Scripted:
         self.calls = 0
 
     def reply(self, observation, state):
+        yield from ()  # scripted: never asks a model
         self.seen_state.append(state)
         text = self.replies[min(self.calls, len(self.replies) - 1)]
         self.calls += 1

@@ -5,7 +5,8 @@ import pytest
 from crossagent.actions.chain import parse_reply
 from crossagent.agents.oracle import OraclePolicy, remaining_goal, sentence_of_event
 from crossagent.agents.registry import make_agent
-from crossagent.bench.episode import make_env, run_episode
+from crossagent.bench.episode import make_env
+from crossagent.bench.episode_loop import run_episode
 from crossagent.envs.crafter_env import CrafterEnv
 from crossagent.envs.start_state import Block, StartState
 from crossagent.envs.view_geometry import point_of_cell
@@ -30,7 +31,7 @@ def test_the_grounding_oracle_points_at_the_tree_the_expert_chops_next():
     env.reset(seed=0, options={"start": start})
     policy = OraclePolicy("grounding")
     policy.reset(Task("t", "embodied", "x", ("y", "z"), 0, start, 50, Gain("wood", 1)), 0)
-    reply = parse_reply(policy.reply(None, env.privileged()))
+    reply = parse_reply(policy.write(None, env.privileged()))
     action = reply.action("grounding")
     assert action.verb == "collect" and action.label == "tree"
     assert action.point == point_of_cell((32, 32), (34, 31), 64)

@@ -4,7 +4,8 @@ import sqlite3
 import imageio.v3 as iio
 import pytest
 
-from crossagent.bench.episode import make_env, run_episode
+from crossagent.bench.episode import make_env
+from crossagent.bench.episode_loop import run_episode
 from crossagent.bench.replay import ReplayMismatch, ScriptedAgent, replay
 from crossagent.bench.results_store import ResultsStore
 from crossagent.bench.runner import run_benchmark

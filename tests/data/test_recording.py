@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from crossagent.agents.registry import make_agent
-from crossagent.bench.episode import make_env
 from crossagent.data import cli
 from crossagent.data.builders import BuildConfig
-from crossagent.data.recording import (StepRecorder, episodes_of, load_trajectories, read_manifest, record,
-                                       record_episode)
+from crossagent.data.recording import (episodes_of, load_trajectories, read_manifest, record,
+                                       record_episode, recording_env)
 
 
 def test_a_rerun_records_nothing_new(recording, easy_tasks):
@@ -45,9 +44,9 @@ def test_a_recording_of_an_older_format_is_refused_by_name(recording, easy_tasks
 def test_steps_read_back_equal_the_recorded_ones(recording, easy_tasks):
     out, _ = recording
     stored = {steps[0].key: steps for steps in episodes_of(load_trajectories(out), decode_images=True)}
-    recorder = StepRecorder(make_agent("expert"))
+    expert = make_agent("expert")
     for task in easy_tasks:
-        live = record_episode(make_env(recorder), recorder, task, 0)
+        live = record_episode(recording_env(expert), expert, task, 0)
         assert live.success
         for before, after in zip(live.steps, stored[(task.id, 0)], strict=True):
             assert np.array_equal(np.asarray(after.image), before.image)

@@ -1,4 +1,4 @@
-"""`crossagent serve` and its client (ServerSampler, server_policy), over a real server on 127.0.0.1."""
+"""`crossagent serve` and its client (ServerSampler), over a real server on 127.0.0.1."""
 
 import argparse
 import socket
@@ -7,15 +7,17 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from crossagent.agents.model_policy import ModelPolicy, server_policy
+from crossagent.agents.model_policy import ModelPolicy
 from crossagent.models.batching import GenerationQueue
 from crossagent.models.generation import GenerationSettings, generate_batch
 from crossagent.models.openai_messages import from_openai_messages, image_to_data_url, to_openai_messages
 from crossagent.models.prompts import build_messages
+from crossagent.models.reply_request import ReplyRequest
 from crossagent.models.samplers import ChatServerError, LocalSampler, ServerSampler
 from crossagent.models.serve import BackgroundServer, create_app, register, require_loopback
 
 from .conftest import observation, task
+from .test_model_policy import ask
 
 MAX_TOKENS = 6
 
@@ -27,31 +29,34 @@ def server(tiny):
         yield running
 
 
-def client_policy(base_url: str, **kwargs) -> ModelPolicy:
-    made = server_policy(base_url, "tiny", output_format="raw", max_tokens=MAX_TOKENS, **kwargs)
+def raw_policy() -> ModelPolicy:
+    made = ModelPolicy(output_format="raw")
     made.reset(task(), seed=0)
     return made
 
 
+def chat_request(image_seed: int) -> ReplyRequest:
+    return ReplyRequest(*build_messages("raw", "Collect wood.", [], observation(image_seed).image), seed=0)
+
+
 def test_client_reply_equals_the_local_policy(server, tiny):
-    remote = client_policy(server.base_url)
-    local = ModelPolicy(LocalSampler(*tiny, GenerationSettings(max_new_tokens=MAX_TOKENS)), output_format="raw")
-    local.reset(task(), seed=0)
+    remote, local = raw_policy(), raw_policy()
+    remote_sampler = ServerSampler(server.base_url, "tiny", max_tokens=MAX_TOKENS)
+    local_sampler = LocalSampler(*tiny, GenerationSettings(max_new_tokens=MAX_TOKENS))
     for step in range(2):  # the second call carries a history turn with an image
-        reply = remote.reply(observation(step), None)
+        reply, _ = ask(remote, observation(step), remote_sampler)
         assert isinstance(reply, str)
-        assert reply == local.reply(observation(step), None)  # PNG is lossless: same pixels, same greedy reply
-    assert remote.name == "openai:tiny:raw"
-    assert remote.sampler.prompt_tokens > 0 and 2 <= remote.sampler.completion_tokens <= 2 * MAX_TOKENS
-    remote.sampler.close()
+        assert reply == ask(local, observation(step), local_sampler)[0]  # PNG is lossless: same greedy reply
+    assert remote_sampler.prompt_tokens > 0 and 2 <= remote_sampler.completion_tokens <= 2 * MAX_TOKENS
+    remote_sampler.close()
 
 
 def test_a_batch_of_requests_to_the_server_equals_local_greedy_samples(server, tiny):
     model, processor = tiny
-    requests = [build_messages("raw", "Collect wood.", [], observation(i).image) for i in range(3)]
+    requests = [chat_request(i) for i in range(3)]
     remote = ServerSampler(server.base_url, "tiny", processor.tokenizer, max_tokens=MAX_TOKENS)
     local = LocalSampler(model, processor, GenerationSettings(max_new_tokens=MAX_TOKENS))
-    assert [s.text for s in remote.sample(requests, seed=0)] == [s.text for s in local.sample(requests, seed=0)]
+    assert [s.text for s in remote.sample(requests)] == [s.text for s in local.sample(requests)]
     remote.close()
 
 
@@ -84,19 +89,18 @@ def test_bad_requests_get_openai_errors(server, body, status, words):
 
 
 def test_server_error_reaches_the_client(server):
-    policy = client_policy(server.base_url)
-    policy.sampler.model = "not-served"
+    sampler = ServerSampler(server.base_url, "not-served", max_tokens=MAX_TOKENS)
     with pytest.raises(ChatServerError, match="HTTP 404: model 'not-served' is not served"):
-        policy.reply(observation(0), None)
+        ask(raw_policy(), observation(0), sampler)
 
 
 def test_dead_port_is_a_clear_error():
     with socket.socket() as probe:  # a port that was free a moment ago, and nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    policy = client_policy(f"http://127.0.0.1:{port}/v1", timeout=5)
+    sampler = ServerSampler(f"http://127.0.0.1:{port}/v1", "tiny", timeout=5)
     with pytest.raises(ChatServerError, match=f"127.0.0.1:{port}/v1/chat/completions: cannot reach the server"):
-        policy.reply(observation(0), None)
+        ask(raw_policy(), observation(0), sampler)
 
 
 def test_concurrent_requests_are_answered_in_batches(tiny):
@@ -147,9 +151,8 @@ def test_server_sampler_errors_name_the_url_and_the_reason(answer, words):
 
     client = httpx.Client(transport=httpx.MockTransport(reply), timeout=5)
     sampler = ServerSampler("http://server/v1", "tiny", client=client)
-    request = build_messages("raw", "Collect wood.", [], observation(0).image)
     with pytest.raises(ChatServerError, match=f"http://server/v1/chat/completions: {words}"):
-        sampler.sample([request], seed=0)
+        sampler.sample([chat_request(0)])
 
 
 def test_server_sampler_sends_the_api_key_and_counts_usage():
@@ -162,7 +165,6 @@ def test_server_sampler_sends_the_api_key_and_counts_usage():
 
     client = httpx.Client(transport=httpx.MockTransport(reply))
     sampler = ServerSampler("http://server/v1", "tiny", api_key="secret", client=client)
-    request = build_messages("raw", "Collect wood.", [], observation(0).image)
-    samples = sampler.sample([request, request], seed=0)
+    samples = sampler.sample([chat_request(0), chat_request(0)])
     assert [s.text for s in samples] == ["Action: noop"] * 2 and samples[0].token_ids == ()  # no tokenizer: no ids
     assert seen == ["Bearer secret"] * 2 and (sampler.prompt_tokens, sampler.completion_tokens) == (60, 8)

@@ -25,7 +25,8 @@ from crossagent.train import grpo_cli  # noqa: E402
 from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, GRPOConfig,  # noqa: E402
                                    prepare_run, reply_logprobs, train)
 from crossagent.models.generation import VISION_TOKENS, GenerationSettings, stop_token_ids  # noqa: E402
-from crossagent.models.samplers import LocalSampler, Sample, ServerSampler  # noqa: E402
+from crossagent.models.reply_request import ReplyRequest, Sample  # noqa: E402
+from crossagent.models.samplers import LocalSampler, ServerSampler  # noqa: E402
 from crossagent.train.rollouts import RolloutSettings, collect_rollouts, group_specs  # noqa: E402
 
 torch.set_num_threads(1)  # the tiny model gains nothing from threads on a small shared CPU
@@ -50,7 +51,7 @@ class ScriptedSampler:
         self.replies = replies
         self.calls: list[int] = []
 
-    def sample(self, requests, seed):
+    def sample(self, requests):
         self.calls.append(len(requests))
         return [Sample(self.replies[(len(self.calls) + row) % len(self.replies)], (7, 8, 9))
                 for row in range(len(requests))]
@@ -96,9 +97,12 @@ def test_local_sampler_keeps_the_sampled_ids_and_never_samples_vision_tokens(tin
     model, processor = load_model(tiny_path)
     sampler = LocalSampler(model, processor, GenerationSettings(max_new_tokens=6, do_sample=True, top_k=0))
     image = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    requests = [build_messages("mixed", "Collect wood.", [], image), build_messages("raw", "Drink.", [], image)]
-    samples = sampler.sample(requests, seed=1)
-    assert samples == sampler.sample(requests, seed=1) != sampler.sample(requests, seed=2)
+    def requests(seed: int) -> list[ReplyRequest]:
+        return [ReplyRequest(*build_messages("mixed", "Collect wood.", [], image), seed=seed),
+                ReplyRequest(*build_messages("raw", "Drink.", [], image), seed=seed + 1)]
+
+    samples = sampler.sample(requests(1))
+    assert samples == sampler.sample(requests(1)) != sampler.sample(requests(3))
     tokenizer = processor.tokenizer
     vision = {tokenizer.convert_tokens_to_ids(token) for token in VISION_TOKENS}
     for sample in samples:
@@ -109,7 +113,7 @@ def test_local_sampler_keeps_the_sampled_ids_and_never_samples_vision_tokens(tin
     seen = {}
     generate = model.generate
     monkeypatch.setattr(model, "generate", lambda **kwargs: seen.update(kwargs) or generate(**kwargs))
-    sampler.sample(requests[:1], seed=0)
+    sampler.sample(requests(0)[:1])
     assert set(seen["suppress_tokens"]) == vision  # a sampled <|image_pad|> would break the next prompt
 
 
@@ -120,19 +124,19 @@ def test_server_sampler_posts_the_round_and_retokenises(tiny_path):
     def answer(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         bodies.append(body)
-        finish = "length" if body["seed"] % 1000 == 1 else "stop"
+        finish = "length" if body["seed"] == 4 else "stop"
         return httpx.Response(200, json={"choices": [{"message": {"content": " Action: noop "},
                                                       "finish_reason": finish}]})
 
     client = httpx.Client(transport=httpx.MockTransport(answer))
     sampler = ServerSampler("http://server/v1", "policy", processor.tokenizer, client=client)
     image = np.zeros((64, 64, 3), np.uint8)
-    request = build_messages("mixed", "Collect wood.", [], image)
-    stopped, cut = sampler.sample([request, request], seed=3)
+    chat = build_messages("mixed", "Collect wood.", [], image)
+    stopped, cut = sampler.sample([ReplyRequest(*chat, seed=3), ReplyRequest(*chat, seed=4)])
     noop_ids = processor.tokenizer.encode("Action: noop", add_special_tokens=False)
     end = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
     assert stopped == Sample("Action: noop", (*noop_ids, end)) and cut == Sample("Action: noop", tuple(noop_ids))
-    assert sorted(body["seed"] for body in bodies) == [3000, 3001]
+    assert sorted(body["seed"] for body in bodies) == [3, 4]  # each request's own seed
     assert bodies[0]["messages"][1]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 

@@ -7,6 +7,10 @@ Modes (one reply stream, three ways to act on it):
 - dynamic: execute whatever level the reply ends with (its most concrete line).
 A reply whose chosen line is missing or malformed is invalid: the agent waits one step (noop).
 
+`act()` returns the running executor's next action at once; when a reply is due it returns a
+Decision (agents.base) that asks the policy, starts the executor of the chosen level, and returns
+its first action. The episode loop answers the policy's requests (bench.episode_loop).
+
 Per primitive step it counts which levels the active reply contained and which level
 executed; `episode_stats()` returns those counts for the results store.
 """
@@ -14,13 +18,16 @@ executed; `episode_stats()` returns those counts for the results store.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Generator
 from typing import Protocol
 
 from crossagent.actions.chain import Reply, parse_reply
 from crossagent.actions.executor import Executor, Stop, with_budget
 from crossagent.actions.levels import MODULE_OF, UPPER_LEVELS
+from crossagent.agents.base import Decision, ReplyDecision
 from crossagent.envs.crafter_env import ACTION_NAMES, Observation
 from crossagent.envs.privileged_state import PrivilegedState
+from crossagent.models.reply_request import ReplyRequest, Sample
 from crossagent.tasks.task import Task
 
 MODES = ("slow", "fast", "dynamic")
@@ -36,7 +43,8 @@ class ReplyPolicy(Protocol):
 
     def reset(self, task: Task, seed: int) -> None: ...
 
-    def reply(self, observation: Observation, state: PrivilegedState | None) -> str: ...
+    def reply(self, observation: Observation, state: PrivilegedState | None) -> ReplyDecision:
+        """Yields the model requests the reply needs (a scripted policy yields none) and returns the reply."""
 
 
 def chosen_level(reply: Reply, mode: str) -> str | None:
@@ -70,7 +78,6 @@ class LevelAgent:
         self.needs_image = getattr(policy, "needs_image", False)
         self.needs_text = getattr(policy, "needs_text", False)
         self._executor: Executor | None = None
-        self._pending: int | None = None  # the executor's next action, taken early by wants_reply()
         self._reply: Reply | None = None
         self._level: str | None = None
         self._steps_this_call = 0
@@ -86,50 +93,43 @@ class LevelAgent:
     def reset(self, task: Task, seed: int) -> None:
         self.policy.reset(task, seed)
         self._executor = None
-        self._pending = None
         self._reset_stats()
 
-    def act(self, observation: Observation, state: PrivilegedState | None) -> int:
+    def act(self, observation: Observation, state: PrivilegedState | None) -> int | Decision:
         if state is None:
             raise RuntimeError("a LevelAgent needs the privileged state for its executors")
+        if self._executor is not None and not self._requery_due():
+            try:
+                action = next(self._executor)
+            except StopIteration as stop:
+                self._finish_call(stop.value)
+            else:
+                self._steps_this_call += 1
+                return self._count_step(action, self._level)
+        return self._ask(observation, state)
+
+    def _ask(self, observation: Observation, state: PrivilegedState) -> Decision:
         for _ in range(MAX_CALLS_PER_STEP):
-            if self.wants_reply():
-                self._start_call(observation, state)
-                if self._executor is None:
-                    return self._count_step(NOOP, INVALID)
-            action, self._pending = self._pending, None
-            if action is None:
-                try:
-                    action = next(self._executor)
-                except StopIteration as stop:
-                    self._finish_call(stop.value)
-                    continue
+            yield from self._start_call(observation, state)
+            if self._executor is None:
+                return self._count_step(NOOP, INVALID)
+            try:
+                action = next(self._executor)
+            except StopIteration as stop:  # done or failed at once: ask again
+                self._finish_call(stop.value)
+                continue
             self._steps_this_call += 1
             return self._count_step(action, self._level)
         return self._count_step(NOOP, self._level or INVALID)
 
-    def wants_reply(self) -> bool:
-        """True if the next act() starts by asking the policy (a batched runner answers these together).
-
-        An executor only reveals that it is done when asked for its next action, so this asks
-        now (on the current state, as act() would) and keeps the action for act().
-        """
-        if self._executor is not None and self._pending is None and not self._requery_due():
-            try:
-                self._pending = next(self._executor)
-            except StopIteration as stop:
-                self._finish_call(stop.value)
-        return self._executor is None or self._requery_due()
-
     def _requery_due(self) -> bool:
         return self.requery_every is not None and self._steps_this_call >= self.requery_every
 
-    def _start_call(self, observation: Observation, state: PrivilegedState) -> None:
+    def _start_call(self, observation: Observation, state: PrivilegedState) -> Generator[ReplyRequest, Sample, None]:
         if self._executor is not None:
             self._executor.close()
             self._finish_call(Stop("budget", "re-queried"))
-        self._pending = None
-        text = self.policy.reply(observation, state if self.policy.uses_privileged_state else None)
+        text = yield from self.policy.reply(observation, state if self.policy.uses_privileged_state else None)
         self.calls += 1
         self._reply = parse_reply(text)
         self._level = chosen_level(self._reply, self.mode)

@@ -1,32 +1,36 @@
-"""A reply policy over a vision-language model: prompts from models.prompts, replies from a sampler.
+"""A reply policy over a vision-language model: prompts from models.prompts, replies from the episode loop.
 
 The prompt is a system prompt for the output format, the task, the last H turns (observation
-and reply) and the current observation. Replies come from a models.samplers sampler: a model
-in this process (LocalSampler) or an OpenAI-compatible server (ServerSampler, see
-`server_policy`). `reply()` answers one observation; a runner stepping many episodes
-(bench.lockstep) instead gathers each policy's `request()`, answers them all with one sampler
-call, and hands each policy its sample with `answer()`, which the next `reply()` returns.
+and reply) and the current observation. `reply()` yields one ReplyRequest, seeded from the run's
+seed, the episode's seed, the call index and the policy's stream, and returns the reply that the
+episode loop (bench.episode_loop) sends back: a model in this process (LocalSampler) or an
+OpenAI-compatible server (ServerSampler) answers it, batched with the other waiting episodes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from crossagent.actions.chain import parse_reply
+from crossagent.agents.base import ReplyDecision
 from crossagent.envs.crafter_env import Observation
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.models import prompts
-from crossagent.models.generation import Request
 from crossagent.models.prompts import DEFAULT_HISTORY, OUTPUT_FORMATS, build_messages
-from crossagent.models.samplers import ReplySampler, Sample, SamplerMeter, ServerSampler
+from crossagent.models.reply_request import Chat, ReplyRequest
 from crossagent.tasks.task import Task
 
-SEED_STRIDE = 100_003  # seeds of successive calls in one episode never meet another episode's
 STREAMS = 1_000  # policies sharing an episode seed (GRPO group members) draw from distinct streams
+
+
+def reply_seed(run_seed: int, episode_seed: int, call: int, stream: int) -> int:
+    """The seed of one reply: a 31-bit hash of where it is asked (any server accepts it as a seed)."""
+    key = f"{run_seed}/{episode_seed}/{call}/{stream}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") & 0x7FFF_FFFF
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class SampledTurn:
 
 
 class ChatEpisode:
-    """The prompt side of a chat policy: the task, the last H turns, and the observation awaiting a reply."""
+    """The prompt side of a chat policy: the task and the last H turns."""
 
     def __init__(self, output_format: str, history_length: int = DEFAULT_HISTORY, use_image: bool = True,
                  use_text: bool = False):
@@ -58,47 +62,41 @@ class ChatEpisode:
         self.use_text = use_text
         self.instruction: str | None = None
         self.history: deque[prompts.Turn] = deque(maxlen=history_length)
-        self._pending: prompts.Turn | None = None
 
     def reset(self, instruction: str) -> None:
         self.instruction = instruction
         self.history.clear()
-        self._pending = None
 
-    def request(self, observation: Observation) -> Request:
-        """The messages and images for this observation; `accept(reply)` must follow."""
+    def turn(self, observation: Observation) -> prompts.Turn:
+        """The observation as the turn awaiting a reply."""
         if self.instruction is None:
-            raise RuntimeError("request() before reset(): the policy has no task")
+            raise RuntimeError("turn() before reset(): the policy has no task")
         image = observation.image if self.use_image else None
         text = observation.text if self.use_text else None
         if (self.use_image and image is None) or (self.use_text and text is None):
             raise ValueError(f"the observation lacks the {'image' if self.use_image and image is None else 'text'} "
                              f"this policy reads")
-        self._pending = prompts.Turn(image, text, "")
-        return build_messages(self.output_format, self.instruction, list(self.history), image, text,
+        return prompts.Turn(image, text, "")
+
+    def prompt(self, turn: prompts.Turn) -> Chat:
+        """The messages and images asking for `turn`'s reply."""
+        return build_messages(self.output_format, self.instruction, list(self.history), turn.image, turn.text,
                               self.history_length)
 
-    def accept(self, reply: str) -> None:
-        if self._pending is None:
-            raise RuntimeError("accept() without a pending request()")
-        self.history.append(replace(self._pending, reply=reply))
-        self._pending = None
+    def remember(self, turn: prompts.Turn, reply: str) -> None:
+        self.history.append(replace(turn, reply=reply))
 
 
 class ModelPolicy:
     """The ReplyPolicy of a model agent. Counts its unparseable replies and, with `keep_turns`,
-    records every reply as a SampledTurn (GRPO's training data).
-
-    A reply asked alone is seeded from the episode seed, the call index and the policy's stream, so
-    an episode's replies are reproducible and group members sharing an episode seed still differ.
-    """
+    records every reply as a SampledTurn (GRPO's training data). `seed` is the run's sampling seed;
+    `stream` separates policies that share an episode seed (GRPO group members)."""
 
     uses_privileged_state = False
 
-    def __init__(self, sampler: ReplySampler, output_format: str = "mixed", history_length: int = DEFAULT_HISTORY,
-                 use_image: bool = True, use_text: bool = False, name: str | None = None, keep_turns: bool = False,
+    def __init__(self, output_format: str = "mixed", history_length: int = DEFAULT_HISTORY, use_image: bool = True,
+                 use_text: bool = False, name: str | None = None, keep_turns: bool = False, seed: int = 0,
                  stream: int = 0):
-        self.sampler = sampler
         self.chat = ChatEpisode(output_format, history_length, use_image, use_text)
         self.needs_image = use_image
         self.needs_text = use_text
@@ -106,56 +104,29 @@ class ModelPolicy:
         self.keep_turns = keep_turns
         if not 0 <= stream < STREAMS:
             raise ValueError(f"stream {stream} is not in [0, {STREAMS})")
+        self.seed = seed
         self.stream = stream
-        self._reset_episode(seed=0)
+        self._reset_episode(episode_seed=0)
 
-    def _reset_episode(self, seed: int) -> None:
+    def _reset_episode(self, episode_seed: int) -> None:
         self.turns: list[SampledTurn] = []
         self.unparseable_replies = 0
-        self.own_sampling = SamplerMeter()  # the sampler calls this policy made alone (not a runner's batches)
-        self._seed = seed
+        self._episode_seed = episode_seed
         self._calls = 0
-        self._request: Request | None = None
-        self._prepared: Sample | None = None
 
     def reset(self, task: Task, seed: int) -> None:
         self.chat.reset(task.instruction)
         self._reset_episode(seed)
 
-    def request(self, observation: Observation) -> Request:
-        """The prompt for this observation; `answer()` hands in its sample, or `reply()` asks for one."""
-        self._request = self.chat.request(observation)
-        self._prepared = None
-        return self._request
-
-    def answer(self, sample: Sample) -> None:
-        """The sample for the last `request()`: the next `reply()` returns it."""
-        if self._request is None:
-            raise RuntimeError("answer() without a pending request()")
-        self._prepared = sample
-
-    def reply(self, observation: Observation, state: PrivilegedState | None = None) -> str:
-        """The prepared sample if there is one (it answers the observation given to `request()`);
-        otherwise one sampler call for this observation alone."""
-        sample = self._prepared
-        if sample is None:
-            request = self.request(observation)
-            seed = (self._seed * SEED_STRIDE + self._calls) * STREAMS + self.stream
-            sample = self.own_sampling.sample(self.sampler, [request], seed)[0]
-        messages, images = self._request
+    def reply(self, observation: Observation, state: PrivilegedState | None = None) -> ReplyDecision:
+        turn = self.chat.turn(observation)
+        messages, images = self.chat.prompt(turn)
+        sample = yield ReplyRequest(messages, images, reply_seed(self.seed, self._episode_seed, self._calls,
+                                                                 self.stream))
         unparseable = parse_reply(sample.text).error is not None
         self.unparseable_replies += unparseable
         if self.keep_turns:
             self.turns.append(SampledTurn(messages, images, sample.text, sample.token_ids, unparseable))
-        self.chat.accept(sample.text)
-        self._request = self._prepared = None
+        self.chat.remember(turn, sample.text)
         self._calls += 1
         return sample.text
-
-
-def server_policy(base_url: str, model: str, output_format: str = "mixed", history_length: int = DEFAULT_HISTORY,
-                  use_image: bool = True, use_text: bool = False, **sampler_options: Any) -> ModelPolicy:
-    """A ModelPolicy over an OpenAI-compatible server (`crossagent serve`, vLLM), named
-    `openai:{model}:{format}`; `sampler_options` go to ServerSampler (temperature, max_tokens, api_key, ...)."""
-    return ModelPolicy(ServerSampler(base_url, model, **sampler_options), output_format, history_length,
-                       use_image, use_text, name=f"openai:{model}:{output_format}")

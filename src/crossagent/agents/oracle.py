@@ -18,6 +18,7 @@ from crafter import objects
 
 from crossagent.actions import grounding, motion, raw, skill
 from crossagent.actions.levels import LEVELS
+from crossagent.agents.base import ReplyDecision
 from crossagent.agents.expert.expert_agent import ExpertAgent
 from crossagent.envs.crafter_env import ACTION_NAMES, Observation
 from crossagent.envs.crafter_world import DeterministicCrafter
@@ -123,7 +124,12 @@ class OraclePolicy:
         self._task = task
         self._start = None
 
-    def reply(self, observation: Observation, state: PrivilegedState | None) -> str:
+    def reply(self, observation: Observation, state: PrivilegedState | None) -> ReplyDecision:
+        """Scripted: returns the reply at once, never asking a model."""
+        yield from ()
+        return self.write(observation, state)
+
+    def write(self, observation: Observation, state: PrivilegedState | None) -> str:
         if state is None or self._task is None:
             raise RuntimeError("an oracle needs reset() and the privileged state")
         if self._start is None:

@@ -1,23 +1,28 @@
 """`crossagent eval-model`: a local checkpoint on the benchmark, in slow, fast and dynamic modes.
 
-Episodes run in lockstep in this process (bench.lockstep: one batched generate per step for all
-waiting episodes); each finished episode is stored at once, so a re-run resumes. This is how
-SFT and GRPO checkpoints are evaluated (`--suite heldout`: the tasks GRPO never trains on).
+Episodes run side by side in this process (bench.episode_loop: one batched generate per round for
+all waiting episodes); each finished episode is stored at once, so a re-run resumes. Stored
+episodes are keyed by a fingerprint of the evaluation (the checkpoint's content hash and every
+setting that changes episodes), so another checkpoint or temperature under the same name is
+evaluated again, never mixed in. This is how SFT and GRPO checkpoints are evaluated (`--suite
+heldout`: the tasks GRPO never trains on).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from crossagent.agents.level_agent import MODES, LevelAgent
 from crossagent.agents.model_policy import ModelPolicy
-from crossagent.bench.episode import EpisodeResult
-from crossagent.bench.lockstep import LockstepStats, run_lockstep
+from crossagent.bench.episode import Episode, make_env
+from crossagent.bench.episode_loop import Finished, LoopStats, run_episodes
 from crossagent.bench.metrics import Summary, summaries_from_store
 from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
+from crossagent.fingerprint import directory_hash
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
@@ -59,34 +64,65 @@ def stored_name(name: str, mode: str) -> str:
     return f"{name}@{mode}"
 
 
-def evaluate_model(model_path: str, name: str, output_format: str, modes: list[str], tasks, trials: int,
-                   suite_name: str, mini_ids, out: Path, slots: int = 16, requery_every: int = 4,
-                   history: int = 3, settings: GenerationSettings = GenerationSettings(max_new_tokens=48),
-                   observe: str = "image", progress: bool = True) -> dict[str, LockstepStats]:
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """One evaluation of a model checkpoint: every setting that changes its episodes, and the slots."""
+
+    model: str  # local checkpoint directory
+    name: str  # results are stored as NAME@MODE
+    output_format: str = "mixed"  # the system prompt (models.prompts)
+    modes: tuple[str, ...] = MODES
+    trials: int = 3
+    history: int = 3  # turns of history in the prompt
+    observe: str = "image"  # what the model reads: image, text or both (as in its training data)
+    requery_every: int = 4  # fast/dynamic: re-query after k steps
+    sampling: GenerationSettings = EVAL_SAMPLING
+    slots: int = 16  # episodes side by side (the generate batch); changes the speed, never the episodes
+
+    def __post_init__(self) -> None:
+        for mode in self.modes:
+            if mode not in MODES:
+                raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        if self.observe not in OBSERVES:
+            raise ValueError(f"observe {self.observe!r} is not one of {', '.join(OBSERVES)}")
+
+    def agent_settings(self, mode: str, checkpoint_hash: str) -> dict:
+        """What the stored episodes of `mode` are keyed by."""
+        settings = asdict(self)
+        for speed_only in ("model", "name", "modes", "trials", "slots"):
+            settings.pop(speed_only)
+        return {"checkpoint": checkpoint_hash, "mode": mode, **settings}
+
+
+def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids, out: Path,
+                   progress: bool = True) -> dict[str, LoopStats]:
     """Run every missing (task, trial) episode per mode; returns the speed of each mode's run."""
-    for mode in modes:
-        if mode not in MODES:
-            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    model, processor = load_model(model_path)
-    sampler = LocalSampler(model, processor, settings)
-    seed = settings.seed if settings.seed is not None else 0
+    model, processor = load_model(evaluation.model)
+    sampler = LocalSampler(model, processor, evaluation.sampling)
+    checkpoint = directory_hash(evaluation.model)
+    use_image, use_text = OBSERVES[evaluation.observe]
     out.mkdir(parents=True, exist_ok=True)
     speeds = {}
     with ResultsStore(out / RESULTS_FILE) as store:
         store.set_mini_ids(suite_name, tuple(mini_ids))
-        for mode in modes:
-            agent_name = stored_name(name, mode)
+        for mode in evaluation.modes:
+            agent_name = stored_name(evaluation.name, mode)
+            store.begin_run(agent_name, suite_name, evaluation.agent_settings(mode, checkpoint), tasks)
             done = store.done_keys(agent_name, suite_name)
-            episodes = [(t, trial) for t in tasks for trial in range(trials) if (t.id, trial) not in done]
+            episodes = [(t, trial) for t in tasks for trial in range(evaluation.trials) if (t.id, trial) not in done]
 
-            def make_agent(index: int, task: Task, trial: int) -> LevelAgent:
-                policy = ModelPolicy(sampler, output_format, history, *OBSERVES[observe], name=name)
-                return LevelAgent(policy, mode=mode, requery_every=None if mode == "slow" else requery_every)
+            def make_episode(index: int, task: Task, trial: int, mode: str = mode) -> Episode:
+                policy = ModelPolicy(evaluation.output_format, evaluation.history, use_image, use_text,
+                                     name=evaluation.name, seed=evaluation.sampling.seed or 0)
+                agent = LevelAgent(policy, mode=mode,
+                                   requery_every=None if mode == "slow" else evaluation.requery_every)
+                return Episode(make_env(agent, agent.image_size), agent, task, trial)
 
-            def keep(index: int, result: EpisodeResult, agent: LevelAgent) -> None:
-                store.add(result, agent_name, suite_name)
+            def keep(finished: Finished, agent_name: str = agent_name) -> None:
+                store.add(finished.result, agent_name, suite_name, finished.error)
 
-            speeds[mode] = run_lockstep(episodes, make_agent, slots, sampler, seed, keep, progress)
+            speeds[mode] = run_episodes(episodes, make_episode, keep, evaluation.slots, sampler,
+                                        progress=progress and agent_name)
     return speeds
 
 
@@ -97,10 +133,11 @@ def run_eval_model(args: argparse.Namespace) -> int:
     # A GRPO checkpoint's weights sit in checkpoint-N/model: name the results after the checkpoint.
     name = args.name or (model.parent.name if model.name == "model" else model.name)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
+    sampling = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
                                   temperature=args.temperature or 1.0, seed=0 if args.temperature > 0 else None)
-    speeds = evaluate_model(args.model, name, args.format, modes, tasks, args.trials, suite.name, suite.mini_ids,
-                            args.out, args.slots, args.requery_every, args.history, settings, args.observe)
+    evaluation = ModelEvaluation(args.model, name, args.format, tuple(modes), args.trials, args.history, args.observe,
+                                 args.requery_every, sampling, args.slots)
+    speeds = evaluate_model(evaluation, tasks, suite.name, suite.mini_ids, args.out)
     summaries = model_summaries(args.out, suite.name, {(t.id, trial) for t in tasks for trial in range(args.trials)})
     write_report(summaries, args.out)
     (args.out / SPEED_FILE).write_text(json.dumps({mode: vars(s) for mode, s in speeds.items()}, indent=1))

@@ -11,7 +11,8 @@ from pathlib import Path
 import imageio.v3 as iio
 
 from crossagent.bench.crafter_score import CRAFTER_SUITE, default_task_by_id
-from crossagent.bench.episode import EpisodeResult, run_episode, trial_seed
+from crossagent.bench.episode import EpisodeResult, trial_seed
+from crossagent.bench.episode_loop import run_episode
 from crossagent.bench.results_store import RESULTS_FILE, EpisodeRow, ResultsStore
 from crossagent.envs.crafter_env import CrafterEnv, Observation
 from crossagent.envs.privileged_state import PrivilegedState

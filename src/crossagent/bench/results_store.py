@@ -1,23 +1,32 @@
 """The results file: one SQLite row per finished episode, committed as it arrives.
 
-A row is keyed (agent, suite, task_id, trial), so a rerun of the same benchmark skips what
-is stored (resume). It keeps the primitive actions, so any episode can be replayed, and a
-free-form `extra` JSON object for per-episode statistics other modules add later.
-WAL mode lets a report read the file while a run is still writing to it.
+A row is keyed (agent, suite, task_id, trial) and by the fingerprints of what produced it: the
+agent's settings (for a model: the checkpoint's content hash, the output format, mode, history,
+observation and sampling settings) and the task's full definition (crossagent.fingerprint). A
+run first registers its settings (`begin`); only the rows produced with the registered
+settings count: resuming skips them, summaries read them. A run with other settings says
+which changed and runs its episodes again; the older rows stay in the file, no longer counted.
+Rows keep the primitive actions, so any episode can be replayed, and a free-form `extra` JSON
+object for per-episode statistics. WAL mode lets a report read the file while a run writes it.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from crossagent.bench.episode import EpisodeResult
+from crossagent.fingerprint import changes, fingerprint
+from crossagent.tasks.task import Task
 
 RESULTS_FILE = "results.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+UNREGISTERED = ""  # the fingerprint of rows added without begin() (and of rows from schema version 1)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
@@ -37,16 +46,44 @@ CREATE TABLE IF NOT EXISTS episodes (
     extra TEXT NOT NULL,
     error TEXT,
     finished_at TEXT NOT NULL,
-    PRIMARY KEY (agent, suite, task_id, trial)
+    agent_fingerprint TEXT NOT NULL DEFAULT '',
+    task_fingerprint TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (agent, suite, task_id, trial, agent_fingerprint, task_fingerprint)
 );
 CREATE TABLE IF NOT EXISTS suites (
     name TEXT PRIMARY KEY,
     mini_ids TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agents (
+    agent TEXT NOT NULL,
+    suite TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    PRIMARY KEY (agent, suite)
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    suite TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (suite, task_id)
+);
+"""
+# Schema 1 keyed rows without fingerprints: its rows move over unregistered.
+_MIGRATE_FROM_1 = """
+ALTER TABLE episodes RENAME TO episodes_v1;
+""" + _SCHEMA + """
+INSERT INTO episodes SELECT *, '', '' FROM episodes_v1;
+DROP TABLE episodes_v1;
 """
 
 _COLUMNS = ("agent", "suite", "task_id", "trial", "category", "seed", "success", "steps", "episode_return",
             "wall_time", "died", "unlocked", "actions", "extra", "error", "finished_at")
+# Rows produced with the registered settings: unregistered agents and tasks count as fingerprint ''.
+_CURRENT = """
+    COALESCE((SELECT fingerprint FROM agents a WHERE a.agent = e.agent AND a.suite = e.suite), '')
+        = e.agent_fingerprint
+    AND COALESCE((SELECT fingerprint FROM tasks t WHERE t.suite = e.suite AND t.task_id = e.task_id), '')
+        = e.task_fingerprint"""
 
 
 @dataclass(frozen=True)
@@ -82,7 +119,7 @@ class ResultsStore:
             self._db.close()
             raise ValueError(f"{self.path}: results schema version {version}, this code reads {SCHEMA_VERSION}")
         with self._db:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_MIGRATE_FROM_1 if version == 1 else _SCHEMA)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __enter__(self) -> "ResultsStore":
@@ -94,43 +131,89 @@ class ResultsStore:
     def close(self) -> None:
         self._db.close()
 
+    def begin(self, agent: str, suite: str, settings: dict, tasks: Sequence[Task]) -> list[str]:
+        """Register what produces this agent's episodes from now on: its settings and the tasks'
+        definitions. Returns what changed since the stored results (empty for a first or same run):
+        rows produced otherwise no longer count, and their episodes run again."""
+        stored = self._db.execute("SELECT settings FROM agents WHERE agent = ? AND suite = ?", (agent, suite)).fetchone()
+        known = {row[0]: row[1] for row in self._db.execute(
+            "SELECT task_id, fingerprint FROM tasks WHERE suite = ?", (suite,))}
+        redefined = [task.id for task in tasks if known.get(task.id, UNREGISTERED) not in (
+            UNREGISTERED, fingerprint(task.to_dict()))]
+        changed = changes(json.loads(stored[0]), settings) if stored is not None else []
+        if stored is None and self._db.execute("SELECT 1 FROM episodes WHERE agent = ? AND suite = ? LIMIT 1",
+                                               (agent, suite)).fetchone():
+            changed = ["settings: (not recorded) -> recorded"]
+        if redefined:
+            changed.append(f"{len(redefined)} task(s) defined otherwise ({', '.join(redefined[:3])}"
+                           f"{', ...' if len(redefined) > 3 else ''})")
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO agents (agent, suite, fingerprint, settings) VALUES (?, ?, ?, ?)",
+                             (agent, suite, fingerprint(settings), json.dumps(settings, sort_keys=True)))
+            self._db.executemany("INSERT OR REPLACE INTO tasks (suite, task_id, fingerprint) VALUES (?, ?, ?)",
+                                 [(suite, task.id, fingerprint(task.to_dict())) for task in tasks])
+        return changed
+
+    def begin_run(self, agent: str, suite: str, settings: dict, tasks: Sequence[Task]) -> None:
+        """begin(), saying on stderr what changed since the stored results."""
+        changed = self.begin(agent, suite, settings, tasks)
+        if changed:
+            print(f"{self.path}: the stored episodes of {agent} on {suite} were produced otherwise "
+                  f"({'; '.join(changed)}); they no longer count, and their episodes run again", file=sys.stderr)
+
+    def settings(self, agent: str, suite: str) -> dict | None:
+        """The registered settings of this agent's counted episodes, or None."""
+        found = self._db.execute("SELECT settings FROM agents WHERE agent = ? AND suite = ?", (agent, suite)).fetchone()
+        return json.loads(found[0]) if found else None
+
     def add(self, result: EpisodeResult, agent: str, suite: str, error: str | None = None) -> None:
-        """Store one finished episode (replacing a stored one with the same key) and commit."""
+        """Store one finished episode under the registered fingerprints (replacing a stored one with the
+        same key) and commit."""
+        agent_fingerprint = self._fingerprint("SELECT fingerprint FROM agents WHERE agent = ? AND suite = ?",
+                                              (agent, suite))
+        task_fingerprint = self._fingerprint("SELECT fingerprint FROM tasks WHERE suite = ? AND task_id = ?",
+                                             (suite, result.task_id))
         values = (agent, suite, result.task_id, result.trial, result.category, result.seed, int(result.success),
                   result.steps, result.episode_return, result.wall_time, int(result.died),
                   json.dumps(result.unlocked), json.dumps(result.actions), json.dumps(result.extra), error,
-                  datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                  datetime.now(timezone.utc).isoformat(timespec="seconds"), agent_fingerprint, task_fingerprint)
+        columns = (*_COLUMNS, "agent_fingerprint", "task_fingerprint")
         with self._db:
-            self._db.execute(f"INSERT OR REPLACE INTO episodes ({', '.join(_COLUMNS)}) "
-                             f"VALUES ({', '.join('?' * len(_COLUMNS))})", values)
+            self._db.execute(f"INSERT OR REPLACE INTO episodes ({', '.join(columns)}) "
+                             f"VALUES ({', '.join('?' * len(columns))})", values)
+
+    def _fingerprint(self, query: str, params: tuple) -> str:
+        found = self._db.execute(query, params).fetchone()
+        return found[0] if found else UNREGISTERED
 
     def done_keys(self, agent: str, suite: str) -> set[tuple[str, int]]:
-        """(task_id, trial) of every stored episode of this agent on this suite, errors included."""
-        cursor = self._db.execute("SELECT task_id, trial FROM episodes WHERE agent = ? AND suite = ?", (agent, suite))
+        """(task_id, trial) of every counted episode of this agent on this suite, errors included."""
+        cursor = self._db.execute(f"SELECT task_id, trial FROM episodes e WHERE agent = ? AND suite = ? AND {_CURRENT}",
+                                  (agent, suite))
         return {(task_id, trial) for task_id, trial in cursor}
 
     def delete_errors(self, agent: str, suite: str) -> int:
-        """Forget the episodes that raised, so the next run retries them; returns how many."""
+        """Forget the counted episodes that raised, so the next run retries them; returns how many."""
         with self._db:
-            cursor = self._db.execute("DELETE FROM episodes WHERE agent = ? AND suite = ? AND error IS NOT NULL",
-                                      (agent, suite))
+            cursor = self._db.execute(f"DELETE FROM episodes AS e WHERE agent = ? AND suite = ? AND error IS NOT NULL "
+                                      f"AND {_CURRENT}", (agent, suite))
         return cursor.rowcount
 
     def episodes(self, agent: str | None = None, suite: str | None = None) -> list[EpisodeRow]:
-        """Stored episodes, optionally of one agent and/or one suite, in key order."""
-        where, params = [], []
+        """Counted episodes (produced with the registered settings), optionally of one agent and/or one
+        suite, in key order."""
+        where, params = [_CURRENT], []
         for name, value in (("agent", agent), ("suite", suite)):
             if value is not None:
                 where.append(f"{name} = ?")
                 params.append(value)
-        query = f"SELECT {', '.join(_COLUMNS)} FROM episodes"
-        if where:
-            query += " WHERE " + " AND ".join(where)
+        query = f"SELECT {', '.join(_COLUMNS)} FROM episodes e WHERE " + " AND ".join(where)
         query += " ORDER BY agent, suite, task_id, trial"
         return [_row(values) for values in self._db.execute(query, params)]
 
     def agents_and_suites(self) -> list[tuple[str, str]]:
-        return list(self._db.execute("SELECT DISTINCT agent, suite FROM episodes ORDER BY agent, suite"))
+        return list(self._db.execute(f"SELECT DISTINCT agent, suite FROM episodes e WHERE {_CURRENT} "
+                                     f"ORDER BY agent, suite"))
 
     def set_mini_ids(self, suite: str, mini_ids: tuple[str, ...] | list[str]) -> None:
         """Remember a suite's mini set, so reports rendered from the store alone can show mini ASR."""

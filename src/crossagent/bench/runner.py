@@ -1,31 +1,25 @@
 """Run a benchmark: plan (task, trial) episodes, skip the stored ones, run the rest in parallel.
 
-Workers are started with "spawn", not "fork": the main process holds a SQLite connection
-and tqdm's monitor thread, and model-backed agents hold CUDA state, none of which survives
-a fork; spawn also behaves the same on every OS. Its start-up cost (importing crafter and
-the agent) is paid once per worker, since each worker builds its env and agent once.
-
-Only the main process writes the results file, one committed row per finished episode, so
-an interruption loses nothing that finished; rerunning the same command resumes.
+The episodes run in bench.pool's worker processes, each through the episode loop
+(bench.episode_loop), which turns an episode that raises into a failure with its traceback. Only
+the main process writes the results file, one committed row per finished episode, so an
+interruption loses nothing that finished; rerunning the same command resumes.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
-import time
-import traceback
 from contextlib import closing
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from crossagent.agents.registry import make_agent, require_known_agent
-from crossagent.bench.episode import EpisodeResult, make_env, run_episode, trial_seed
+from crossagent.bench.episode import Episode, EpisodeResult, make_env
+from crossagent.bench.episode_loop import run_episodes
 from crossagent.bench.metrics import Summary, summarize
+from crossagent.bench.pool import run_jobs
 from crossagent.bench.results_store import ResultsStore
+from crossagent.progress import progress_bar
 from crossagent.tasks.task import Task
 
 EpisodeKey = tuple[str, int]  # (task_id, trial)
@@ -66,12 +60,12 @@ def run_benchmark(agent_name: str, tasks: Sequence[Task], trials: int, workers: 
     planned = {(task.id, trial) for task in tasks for trial in range(first_trial, first_trial + trials)}
     with ResultsStore(store_path) as store:
         store.set_mini_ids(suite_name, tuple(mini_ids))
+        store.begin_run(agent_name, suite_name, {"agent": agent_name}, tasks)
         if retry_errors:
             store.delete_errors(agent_name, suite_name)
         todo = plan_episodes(tasks, trials, store.done_keys(agent_name, suite_name), first_trial)
         errors = 0
-        bar = tqdm(total=len(todo), unit="ep", desc=f"{agent_name} on {suite_name}", disable=not progress,
-                   dynamic_ncols=True)
+        bar = progress_bar(len(todo), f"{agent_name} on {suite_name}", enabled=progress)
         # closing(): an exception here (Ctrl-C included) shuts the worker pool down at once.
         with bar, closing(_run_all(agent_name, tasks, todo, workers)) as results:
             for result, error in results:
@@ -86,15 +80,9 @@ def run_benchmark(agent_name: str, tasks: Sequence[Task], trials: int, workers: 
 
 def _run_all(agent_name: str, tasks: Sequence[Task], todo: list[tuple[Task, int]],
              workers: int) -> Iterator[tuple[EpisodeResult, str | None]]:
-    keys = [(task.id, trial) for task, trial in todo]
-    if workers <= 1 or len(keys) <= 1:
-        worker = EpisodeWorker(agent_name, tasks)
-        yield from (worker.run(*key) for key in keys)
-        return
-    context = multiprocessing.get_context("spawn")
-    # Leaving the `with` (done, error or Ctrl-C) terminates the workers.
-    with context.Pool(min(workers, len(keys)), initializer=_init_worker, initargs=(agent_name, tuple(tasks))) as pool:
-        yield from pool.imap_unordered(_run_in_worker, keys, chunksize=1)
+    jobs = [[(task.id, trial)] for task, trial in todo]
+    for outcomes in run_jobs(jobs, EpisodeWorker, (agent_name, tuple(tasks)), workers):
+        yield from outcomes
 
 
 class EpisodeWorker:
@@ -106,31 +94,15 @@ class EpisodeWorker:
         self._env = None
         self._agent = None
 
-    def run(self, task_id: str, trial: int) -> tuple[EpisodeResult, str | None]:
-        """The episode's result and None, or a failed result and the traceback if it raised."""
-        task = self.tasks[task_id]
-        started = time.perf_counter()
-        try:
-            if self._agent is None:
-                # Built here, inside the try, so a broken agent is a stored error, not a dead pool.
-                self._agent = make_agent(self.agent_name)
-                self._env = make_env(self._agent)
-            return run_episode(self._env, self._agent, task, trial), None
-        except Exception:
-            failed = EpisodeResult(task.id, task.category, trial, trial_seed(task, trial), success=False, steps=0,
-                                   episode_return=0.0, wall_time=time.perf_counter() - started, died=False)
-            return failed, traceback.format_exc()
+    def run(self, keys: list[EpisodeKey]) -> list[tuple[EpisodeResult, str | None]]:
+        """Each episode's result, and the traceback if it raised (then the result is a failure)."""
+        outcomes = []
+        run_episodes([(self.tasks[task_id], trial) for task_id, trial in keys], self._episode,
+                     lambda finished: outcomes.append((finished.result, finished.error)))
+        return outcomes
 
-
-_worker: EpisodeWorker | None = None
-
-
-def _init_worker(agent_name: str, tasks: tuple[Task, ...]) -> None:
-    # Ctrl-C is the main process's to handle: it stops the pool; workers would only print tracebacks.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    global _worker
-    _worker = EpisodeWorker(agent_name, tasks)
-
-
-def _run_in_worker(key: EpisodeKey) -> tuple[EpisodeResult, str | None]:
-    return _worker.run(*key)
+    def _episode(self, index: int, task: Task, trial: int) -> Episode:
+        if self._agent is None:  # built here, so a broken agent is a stored error per episode
+            self._agent = make_agent(self.agent_name)
+            self._env = make_env(self._agent)
+        return Episode(self._env, self._agent, task, trial)

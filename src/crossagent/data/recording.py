@@ -10,9 +10,7 @@ command records only the missing ones; an interrupted run loses at most the unwr
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing
@@ -22,17 +20,18 @@ from typing import Any
 
 import crafter
 from datasets import Dataset, Features, Image, List, Value, concatenate_datasets, load_from_disk
-from tqdm import tqdm
-
 from crossagent.agents.base import Agent
 from crossagent.agents.oracle import CREATURES, creature_name, nearest_station
 from crossagent.agents.registry import make_agent, require_known_agent
-from crossagent.bench.episode import make_env, run_episode
+from crossagent.bench.episode import Episode
+from crossagent.bench.episode_loop import Finished, run_episode, run_episodes
+from crossagent.bench.pool import run_jobs
 from crossagent.bench.runner import plan_episodes
 from crossagent.envs.crafter_env import ACHIEVEMENTS, ACTION_NAMES, CrafterEnv, Observation
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.envs.text_view import render_text
 from crossagent.envs.view_geometry import point_of_cell
+from crossagent.progress import progress_bar
 from crossagent.tasks.task import Task
 
 MANIFEST = "manifest.json"
@@ -143,64 +142,39 @@ class EpisodeRecord:
 
 
 class StepRecorder:
-    """Wraps an agent: before each action it notes the image and the annotations, after it the effects.
+    """A StepHook (bench.episode) that keeps every step of one episode: before each action the image
+    and the annotations, after it the effects. It reads the privileged state, which the agent is
+    handed only if it uses it, so a recorded policy sees exactly what it would in the benchmark."""
 
-    It reads the privileged state, but hands it to the wrapped agent only if that agent uses it,
-    so a recorded policy sees exactly what it would in the benchmark.
-    """
-
-    uses_privileged_state = True
-    needs_image = True
-
-    def __init__(self, agent: Agent):
-        self.agent = agent
-        self.name = agent.name
-        self.needs_text = agent.needs_text
-        self._task: Task | None = None
-        self._trial = 0
-        self._steps: list[StepRecord] = []
+    def __init__(self, task: Task, trial: int):
+        self.task, self.trial = task, trial
+        self.steps: list[StepRecord] = []
         self._pending: dict | None = None
         self._ids: dict[object, int] = {}  # creature -> id; holding the objects keeps ids unique
 
-    def reset(self, task: Task, seed: int) -> None:
-        self.agent.reset(task, seed)
-        self._task, self._steps, self._pending, self._ids = task, [], None, {}
-
-    def start(self, trial: int) -> None:
-        """Name the next episode's trial: the agent's reset gets only the dynamics seed."""
-        self._trial = trial
-
-    def act(self, observation: Observation, state: PrivilegedState | None) -> int:
-        self._close_step(state)
-        action = self.agent.act(observation, state if self.agent.uses_privileged_state else None)
-        self._pending = self._before(observation.image, state, int(action))
-        return action
-
-    def finish(self, state: PrivilegedState, success: bool) -> tuple[StepRecord, ...]:
-        self._close_step(state)
-        return tuple(replace(step, success=success) for step in self._steps)
-
-    def _before(self, image, state: PrivilegedState, action: int) -> dict:
+    def before(self, observation: Observation, state: PrivilegedState, action: int) -> None:
         material, faced = state.world[state.facing_cell]  # (None, None) outside the world
         kind = creature_name(faced)
-        return dict(
-            task_id=self._task.id, trial=self._trial, step=len(self._steps), action=ACTION_NAMES[action],
-            position=state.position, image=image, text=render_text(state), category=self._task.category,
-            instruction=self._task.instruction, facing=state.facing,
+        self._pending = dict(
+            task_id=self.task.id, trial=self.trial, step=len(self.steps), action=ACTION_NAMES[action],
+            position=state.position, image=observation.image, text=render_text(state), category=self.task.category,
+            instruction=self.task.instruction, facing=state.facing,
             facing_material=material,
             facing_creature=kind, facing_creature_id=self._id(faced) if kind else None,
             station=nearest_station(state, state.position), creatures=self._creatures_in_view(state),
             daylight=state.daylight, achievements=dict(state.achievements),
         )
 
-    def _close_step(self, state: PrivilegedState) -> None:
-        if self._pending is None:
-            return
+    def after(self, state: PrivilegedState) -> None:
         before = self._pending.pop("achievements")
         events = tuple(name for name, count in state.achievements.items() if count > before[name])
-        self._steps.append(StepRecord(**self._pending, arrived=state.position, events=events,
-                                      inventory=dict(state.inventory), achievements=dict(state.achievements)))
+        self.steps.append(StepRecord(**self._pending, arrived=state.position, events=events,
+                                     inventory=dict(state.inventory), achievements=dict(state.achievements)))
         self._pending = None
+
+    def episode(self, success: bool) -> EpisodeRecord:
+        steps = tuple(replace(step, success=success) for step in self.steps)
+        return EpisodeRecord(self.task.id, self.trial, self.task.category, success, steps)
 
     def _creatures_in_view(self, state: PrivilegedState) -> tuple[Creature, ...]:
         # Whether a cell is in view does not depend on the image size.
@@ -212,12 +186,15 @@ class StepRecorder:
         return self._ids.setdefault(obj, len(self._ids))
 
 
-def record_episode(env: CrafterEnv, recorder: StepRecorder, task: Task, trial: int) -> EpisodeRecord:
+def recording_env(agent: Agent, image_size: int = DEFAULT_IMAGE_SIZE) -> CrafterEnv:
+    """Recordings keep the image whatever the agent reads."""
+    return CrafterEnv(image_size=image_size, observe_image=True, observe_text=agent.needs_text)
+
+
+def record_episode(env: CrafterEnv, agent: Agent, task: Task, trial: int) -> EpisodeRecord:
     """Run one benchmark episode (same reset, dynamics seed and success rule) and keep its steps."""
-    recorder.start(trial)
-    result = run_episode(env, recorder, task, trial)
-    steps = recorder.finish(env.privileged(), result.success)
-    return EpisodeRecord(task.id, trial, task.category, result.success, steps)
+    recorder = StepRecorder(task, trial)
+    return recorder.episode(run_episode(env, agent, task, trial, hook=recorder).success)
 
 
 # --- recording many episodes into a resumable folder ------------------------------------------
@@ -229,6 +206,7 @@ class RecordingRun:
     kept: int  # of those, stored (successful ones unless keep_failed)
     steps: int  # steps stored now
     wall_time: float
+    errors: list[EpisodeFailure] = field(default_factory=list)  # episodes that raised (not stored)
 
 
 def record(agent_name: str, tasks: Sequence[Task], trials: int, out: str | Path, *,
@@ -246,21 +224,26 @@ def record(agent_name: str, tasks: Sequence[Task], trials: int, out: str | Path,
     todo = plan_episodes(tasks, trials, done)
     planned = len(tasks) * trials
     buffer: list[EpisodeRecord] = []
+    errors: list[EpisodeFailure] = []
     kept = steps = 0
-    bar = tqdm(total=len(todo), unit="ep", desc=f"record {agent_name}", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(len(todo), f"record {agent_name}", enabled=progress)
     try:
         with bar, closing(_record_all(agent_name, tasks, todo, image_size, workers)) as episodes:
             for episode in episodes:
+                bar.update(1)
+                if isinstance(episode, EpisodeFailure):
+                    errors.append(episode)
+                    bar.set_postfix(errors=len(errors), refresh=False)
+                    continue
                 buffer.append(episode)
                 kept += episode.success or keep_failed
                 steps += len(episode.steps) if episode.success or keep_failed else 0
-                bar.update(1)
                 if len(buffer) >= shard_episodes:
                     _write_shard(out, manifest, buffer, keep_failed)
                     buffer = []
     finally:  # also on Ctrl-C: what finished is kept
         _write_shard(out, manifest, buffer, keep_failed)
-    return RecordingRun(planned, planned - len(todo), len(todo), kept, steps, time.perf_counter() - started)
+    return RecordingRun(planned, planned - len(todo), len(todo), kept, steps, time.perf_counter() - started, errors)
 
 
 def _open_manifest(out: Path, config: dict) -> dict:
@@ -296,48 +279,54 @@ def _write_shard(out: Path, manifest: dict, episodes: list[EpisodeRecord], keep_
 
 
 def _record_all(agent_name: str, tasks: Sequence[Task], todo: list[tuple[Task, int]], image_size: int,
-                workers: int) -> Iterator[EpisodeRecord]:
+                workers: int) -> Iterator[EpisodeRecord | EpisodeFailure]:
     # One job per world: generating a world (~0.65 s) costs more than its short expert episodes, and a
     # worker generates each world it meets once. Largest jobs first, so no worker is left with a long tail.
     worlds: dict[int, list[tuple[str, int]]] = {}
     for task, trial in todo:
         worlds.setdefault(task.world_seed, []).append((task.id, trial))
     jobs = sorted(worlds.values(), key=len, reverse=True)
-    if workers <= 1 or len(jobs) <= 1:
-        worker = _Worker(agent_name, tasks, image_size)
-        yield from (worker.run(*key) for job in jobs for key in job)
-        return
-    # "spawn", as in the benchmark runner: nothing of the parent's state (tqdm threads) is inherited.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(jobs)), initializer=_init_worker,
-                      initargs=(agent_name, tuple(tasks), image_size)) as pool:
-        for episodes in pool.imap_unordered(_run_in_worker, jobs, chunksize=1):
-            yield from episodes
+    for episodes in run_jobs(jobs, RecordingWorker, (agent_name, tuple(tasks), image_size), workers):
+        yield from episodes
 
 
-class _Worker:
-    """Builds its env and recorder once and reuses them for every episode."""
+@dataclass(frozen=True)
+class EpisodeFailure:
+    """An episode that raised while recording: not stored, so a re-run tries it again."""
+
+    task_id: str
+    trial: int
+    error: str
+
+
+class RecordingWorker:
+    """Builds its env and agent on first use and reuses them for every episode."""
 
     def __init__(self, agent_name: str, tasks: Sequence[Task], image_size: int):
+        self.agent_name = agent_name
         self.tasks = {task.id: task for task in tasks}
-        self.recorder = StepRecorder(make_agent(agent_name))
-        self.env = make_env(self.recorder, image_size)
+        self.image_size = image_size
+        self._env: CrafterEnv | None = None
+        self._agent: Agent | None = None
 
-    def run(self, task_id: str, trial: int) -> EpisodeRecord:
-        return record_episode(self.env, self.recorder, self.tasks[task_id], trial)
+    def run(self, keys: list[tuple[str, int]]) -> list[EpisodeRecord | EpisodeFailure]:
+        episodes: list[EpisodeRecord | EpisodeFailure] = []
 
+        def keep(finished: Finished) -> None:
+            task_id, trial = finished.result.task_id, finished.result.trial
+            if finished.error is not None:
+                episodes.append(EpisodeFailure(task_id, trial, finished.error))
+            else:
+                episodes.append(finished.episode.hook.episode(finished.result.success))
 
-_worker: _Worker | None = None
+        run_episodes([(self.tasks[task_id], trial) for task_id, trial in keys], self._episode, keep)
+        return episodes
 
-
-def _init_worker(agent_name: str, tasks: tuple[Task, ...], image_size: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    global _worker
-    _worker = _Worker(agent_name, tasks, image_size)
-
-
-def _run_in_worker(job: list[tuple[str, int]]) -> list[EpisodeRecord]:
-    return [_worker.run(*key) for key in job]
+    def _episode(self, index: int, task: Task, trial: int) -> Episode:
+        if self._agent is None:  # built here, so a broken agent is an error per episode
+            self._agent = make_agent(self.agent_name)
+            self._env = recording_env(self._agent, self.image_size)
+        return Episode(self._env, self._agent, task, trial, StepRecorder(task, trial))
 
 
 # --- reading a recording back -----------------------------------------------------------------

@@ -8,19 +8,19 @@ decoded with special tokens kept, because grounding replies contain
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from transformers import PreTrainedModel
+from transformers import LogitsProcessor, PreTrainedModel, TopKLogitsWarper, TopPLogitsWarper
 from transformers.processing_utils import ProcessorMixin
 
+from crossagent.models.reply_request import Chat
 from crossagent.models.tokenizer import IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START
 
 # A reply must never contain these: in the history the processor would count them as images.
 VISION_TOKENS = (VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD)
-# (messages, images): the chat in Hugging Face format and its images in order (models.prompts.build_messages).
-Request = tuple[list[dict], list[np.ndarray]]
+Request = Chat  # one chat request: (messages, images)
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,35 @@ class GenerationSettings:
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0  # 0: no top-k filter
-    seed: int | None = None  # seeds torch's global RNG before sampling
+    seed: int | None = None  # row r of a call samples from seed + r unless the caller gives each row its seed
 
     def generate_kwargs(self) -> dict:
-        if not self.do_sample:
-            # Unset the sampling knobs so a checkpoint's generation_config (e.g. top_k=1) raises no warnings.
-            return {"max_new_tokens": self.max_new_tokens, "do_sample": False,
-                    "temperature": None, "top_p": None, "top_k": None}
-        return {"max_new_tokens": self.max_new_tokens, "do_sample": True, "temperature": self.temperature,
-                "top_p": self.top_p, "top_k": self.top_k}
+        # Greedy search over the logits RowSampling perturbed: the sampling itself happens there. The
+        # checkpoint's own sampling knobs (e.g. top_k=1) are unset so they neither apply nor warn.
+        return {"max_new_tokens": self.max_new_tokens, "do_sample": False,
+                "temperature": None, "top_p": None, "top_k": None}
+
+
+class RowSampling(LogitsProcessor):
+    """Samples every row from its own torch.Generator (the Gumbel-max trick: argmax of logits + Gumbel
+    noise is a draw from their softmax), so a reply depends on its seed alone, never on which other
+    requests share its batch; `generate`'s own sampling draws the whole batch from one global RNG.
+    Temperature, top-k and top-p apply first, as in `generate`."""
+
+    def __init__(self, settings: GenerationSettings, seeds: Sequence[int], device: torch.device):
+        self.temperature = settings.temperature
+        self.filters = [*([TopKLogitsWarper(settings.top_k)] if settings.top_k > 0 else []),
+                        *([TopPLogitsWarper(settings.top_p)] if settings.top_p < 1.0 else [])]
+        self.generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = scores / self.temperature
+        for keep_likely in self.filters:
+            scores = keep_likely(input_ids, scores)
+        uniform = torch.stack([torch.rand(scores.shape[-1], generator=generator, device=scores.device)
+                               for generator in self.generators])
+        gumbel = -torch.log(-torch.log(uniform.clamp(min=torch.finfo(uniform.dtype).tiny)))
+        return scores + gumbel.to(scores.dtype)
 
 
 @dataclass(frozen=True)
@@ -65,19 +85,26 @@ def vision_token_ids(processor: ProcessorMixin) -> list[int]:
 
 
 def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: list[Request],
-                   settings: GenerationSettings = GenerationSettings()) -> list[Completion]:
-    """One completion per request, all from one `model.generate` call."""
+                   settings: GenerationSettings = GenerationSettings(),
+                   seeds: Sequence[int] | None = None) -> list[Completion]:
+    """One completion per request, all from one `model.generate` call. With sampling, row r draws from
+    `seeds[r]` (default: settings.seed + r, or fresh entropy without a seed)."""
     if not requests:
         return []
+    if seeds is None:
+        base = settings.seed if settings.seed is not None else int(torch.seed() % 2**31)
+        seeds = [base + row for row in range(len(requests))]
+    if len(seeds) != len(requests):
+        raise ValueError(f"{len(seeds)} seeds for {len(requests)} requests")
     texts = [processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
              for messages, _ in requests]
     images = [image for _, request_images in requests for image in request_images]
     inputs = processor(text=texts, images=images or None, padding=True, padding_side="left",
                        return_tensors="pt").to(model.device)
-    if settings.seed is not None:
-        torch.manual_seed(settings.seed)
+    sampling = [RowSampling(settings, seeds, model.device)] if settings.do_sample else []
     with torch.inference_mode():
-        output = model.generate(**inputs, **settings.generate_kwargs(), suppress_tokens=vision_token_ids(processor))
+        output = model.generate(**inputs, **settings.generate_kwargs(), logits_processor=sampling,
+                                suppress_tokens=vision_token_ids(processor))
     stops = stop_token_ids(model, processor)
     prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
     completions = []

@@ -2,8 +2,8 @@
 
 `LocalSampler` runs one batched `generate_batch` over a model in this process; `ServerSampler`
 posts the requests, concurrently, to an OpenAI-compatible chat server (`crossagent serve`,
-vLLM), so the server batches them. Both are seeded per call, so a caller that derives the seed
-from its own state gets reproducible replies. Neither ever returns a vision token
+vLLM), so the server batches them. Every request carries its own seed, and its reply depends
+on that seed alone, whichever requests share its batch. Neither ever returns a vision token
 (<|image_pad|>, <|vision_start|>, ...): in the next prompt's history the processor would count
 it as an image.
 """
@@ -12,28 +12,22 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.processing_utils import ProcessorMixin
 
-from crossagent.models.generation import VISION_TOKENS, GenerationSettings, Request, generate_batch
+from crossagent.models.generation import VISION_TOKENS, GenerationSettings, generate_batch
 from crossagent.models.openai_messages import to_openai_messages
+from crossagent.models.reply_request import ReplyRequest, Sample
 from crossagent.models.tokenizer import IM_END
 
-ROW_SEED_STRIDE = 1_000  # a server call's rows get seeds seed * stride + row: distinct for up to 1000 rows
-
-
-@dataclass(frozen=True)
-class Sample:
-    text: str
-    token_ids: tuple[int, ...]  # as generated, the stop token included when one was generated; () if unknown
 
 
 class ReplySampler(Protocol):
-    def sample(self, requests: list[Request], seed: int) -> list[Sample]: ...
+    def sample(self, requests: list[ReplyRequest]) -> list[Sample]: ...
 
 
 @dataclass
@@ -45,9 +39,9 @@ class SamplerMeter:
     generated_tokens: int = 0
     seconds: float = 0.0
 
-    def sample(self, sampler: ReplySampler, requests: list[Request], seed: int) -> list[Sample]:
+    def sample(self, sampler: ReplySampler, requests: list[ReplyRequest]) -> list[Sample]:
         started = time.perf_counter()
-        samples = sampler.sample(requests, seed)
+        samples = sampler.sample(requests)
         self.seconds += time.perf_counter() - started
         self.calls += 1
         self.replies += len(samples)
@@ -57,15 +51,16 @@ class SamplerMeter:
 
 class LocalSampler:
     """One batched `generate_batch` call, keeping the sampled token ids (the policy gradient needs the
-    tokens that were sampled, not a re-tokenisation). The call's seed replaces `settings.seed`."""
+    tokens that were sampled, not a re-tokenisation)."""
 
     def __init__(self, model: PreTrainedModel, processor: ProcessorMixin, settings: GenerationSettings):
         self.model = model
         self.processor = processor
         self.settings = settings
 
-    def sample(self, requests: list[Request], seed: int) -> list[Sample]:
-        completions = generate_batch(self.model, self.processor, requests, replace(self.settings, seed=seed))
+    def sample(self, requests: list[ReplyRequest]) -> list[Sample]:
+        completions = generate_batch(self.model, self.processor, [request.chat for request in requests], self.settings,
+                                     [request.seed for request in requests])
         return [Sample(completion.reply, completion.token_ids) for completion in completions]
 
 
@@ -98,21 +93,20 @@ class ServerSampler:
         self.prompt_tokens = 0
         self.completion_tokens = 0
 
-    def sample(self, requests: list[Request], seed: int) -> list[Sample]:
+    def sample(self, requests: list[ReplyRequest]) -> list[Sample]:
         if not requests:
             return []
-        seeds = [seed * ROW_SEED_STRIDE + row for row in range(len(requests))]
         with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-            answers = list(pool.map(self._post, requests, seeds))
+            answers = list(pool.map(self._post, requests))
         for _, usage in answers:  # added up here, not in the threads
             self.prompt_tokens += int(usage.get("prompt_tokens", 0))
             self.completion_tokens += int(usage.get("completion_tokens", 0))
         return [sample for sample, _ in answers]
 
-    def _post(self, request: Request, seed: int) -> tuple[Sample, dict]:
-        messages, images = request
-        body = {"model": self.model, "messages": to_openai_messages(messages, images), "temperature": self.temperature,
-                "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": seed}
+    def _post(self, request: ReplyRequest) -> tuple[Sample, dict]:
+        body = {"model": self.model, "messages": to_openai_messages(request.messages, request.images),
+                "temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
+                "seed": request.seed}
         try:
             response = self.client.post(self.url, json=body, headers=self.headers)
         except httpx.TimeoutException as error:

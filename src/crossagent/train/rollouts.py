@@ -2,8 +2,8 @@
 
 A batch is a list of episode specs. The members of a group share the task, its world seed,
 its start state and the dynamics seed (one trial number), so they start identical and differ
-only by the sampled replies. Every episode runs in the lockstep engine (bench.lockstep: one
-sampler call per step for every episode waiting for a reply) with a LevelAgent in dynamic
+only by the sampled replies. Every episode runs in the episode loop (bench.episode_loop: one
+sampler call per round for every episode waiting for a reply) with a LevelAgent in dynamic
 mode: a reply that ends at an upper level runs that level's executor for up to
 `requery_every` steps.
 
@@ -24,9 +24,8 @@ from dataclasses import dataclass, replace
 
 from crossagent.agents.level_agent import LevelAgent
 from crossagent.agents.model_policy import ModelPolicy, SampledTurn
-from crossagent.bench.episode import EpisodeResult
-from crossagent.bench.lockstep import LockstepStats, run_lockstep
-from crossagent.models.samplers import ReplySampler
+from crossagent.bench.episode import Episode, EpisodeResult, make_env
+from crossagent.bench.episode_loop import Finished, LoopStats, ReplySampler, run_episodes
 from crossagent.tasks.task import Task
 
 
@@ -69,7 +68,7 @@ class EpisodeRollout:
 @dataclass
 class RolloutBatch:
     episodes: list[EpisodeRollout]
-    stats: LockstepStats  # steps, sampler calls, tokens and timings of the collection
+    stats: LoopStats  # steps, sampler calls, tokens and timings of the collection
 
     @property
     def turns(self) -> list[SampledTurn]:
@@ -83,25 +82,29 @@ def episode_return(success: bool, unparseable_replies: int, calls: int, settings
 
 def collect_rollouts(specs: Sequence[EpisodeSpec], sampler: ReplySampler, settings: RolloutSettings,
                      seed: int) -> RolloutBatch:
-    """Run every spec's episode to its end (success, death, or max_episode_steps), all side by side."""
+    """Run every spec's episode to its end (success, death, or max_episode_steps), all side by side.
+    `seed` seeds the replies (with each episode's seed, call index and group member)."""
     jobs = [(replace(spec.task, budget=min(spec.task.budget, settings.max_episode_steps)), spec.trial)
             for spec in specs]
-    finished: dict[int, tuple[EpisodeResult, ModelPolicy]] = {}
+    finished: dict[int, Finished] = {}
 
-    def make_agent(index: int, task: Task, trial: int) -> LevelAgent:
-        # Group members share the episode seed; the stream keeps their replies asked alone independent.
-        policy = ModelPolicy(sampler, settings.output_format, settings.history_length, settings.use_image,
-                             settings.use_text, name="grpo", keep_turns=True, stream=specs[index].member)
-        return LevelAgent(policy, mode="dynamic", requery_every=settings.requery_every,
-                          image_size=settings.image_size)
+    def make_episode(index: int, task: Task, trial: int) -> Episode:
+        # Group members share the episode seed; the stream keeps their replies independent.
+        policy = ModelPolicy(settings.output_format, settings.history_length, settings.use_image, settings.use_text,
+                             name="grpo", keep_turns=True, seed=seed, stream=specs[index].member)
+        agent = LevelAgent(policy, mode="dynamic", requery_every=settings.requery_every,
+                           image_size=settings.image_size)
+        return Episode(make_env(agent, settings.image_size), agent, task, trial)
 
-    def keep(index: int, result: EpisodeResult, agent: LevelAgent) -> None:
-        finished[index] = (result, agent.policy)
+    def keep(done: Finished) -> None:
+        if done.error is not None:
+            raise RuntimeError(f"a rollout of {done.result.task_id} failed:\n{done.error}")
+        finished[done.index] = done
 
-    stats = run_lockstep(jobs, make_agent, max(1, len(specs)), sampler, seed, keep, progress=False)
+    stats = run_episodes(jobs, make_episode, keep, slots=max(1, len(specs)), sampler=sampler)
     episodes = []
     for index, spec in enumerate(specs):
-        result, policy = finished[index]
+        result, policy = finished[index].result, finished[index].episode.agent.policy
         value = episode_return(result.success, policy.unparseable_replies, len(policy.turns), settings)
         result.extra = {**result.extra, "unparseable_replies": policy.unparseable_replies, "grpo_return": value}
         episodes.append(EpisodeRollout(spec, result, policy.turns, value))

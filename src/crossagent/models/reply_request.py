@@ -1,0 +1,30 @@
+"""What an agent asks a model and what comes back: kept free of torch and transformers, so scripted
+agents and the episode loop import them without loading a model library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# (messages, images): the chat in Hugging Face format and its images in order (models.prompts.build_messages).
+Chat = tuple[list[dict], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    """A chat awaiting one reply, and the seed its sample is drawn from."""
+
+    messages: list[dict]
+    images: list[np.ndarray]
+    seed: int
+
+    @property
+    def chat(self) -> Chat:
+        return self.messages, self.images
+
+
+@dataclass(frozen=True)
+class Sample:
+    text: str
+    token_ids: tuple[int, ...]  # as generated, the stop token included when one was generated; () if unknown
