@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import crafter
 from crafter import objects
 
-from crossagent.actions.executor import Executor, done, failed, from_outcome
+from crossagent.actions.executor import Executor, done, failed
 from crossagent.actions.parse_error import ParseError
 from crossagent.agents.expert import behaviours as b
 from crossagent.agents.expert.pathing import DIRECTIONS, adjacent_to, step_cost
@@ -95,7 +95,7 @@ def execute(action: Grounding, state: PrivilegedState, image_size: int) -> Execu
         yield b.NOOP
         return done()
     if action.verb == "explore":
-        return from_outcome((yield from b.explore(state)))
+        return (yield from b.explore(state))
     cell = cell_at_point(state.position, action.point, image_size)
     if cell is None:
         return failed(f"point {action.point} shows no world cell (inventory bar or border)")
@@ -104,8 +104,8 @@ def execute(action: Grounding, state: PrivilegedState, image_size: int) -> Execu
     if action.verb == "approach":
         # A free cell is walked onto; anything else (a tree, water, a cow) is walked up to.
         if step_cost(state, cell, allow_clearing=False) == 1:
-            return from_outcome((yield from b.go_to(state, lambda c: c == cell, shown or "the point")))
-        return from_outcome((yield from b.go_to(state, adjacent_to({cell}), shown or "the point")))
+            return (yield from b.go_to(state, lambda c: c == cell, shown or "the point"))
+        return (yield from b.go_to(state, adjacent_to({cell}), shown or "the point"))
     if action.verb in ("attack", "eat"):
         return (yield from _fight(action.verb, state, obj, shown))
     if action.verb in ("collect", "drink"):
@@ -124,8 +124,8 @@ def _fight(verb: str, state: PrivilegedState, target, shown: str | None) -> Exec
             return failed("the sapling is not ripe")
         cell = (int(target.pos[0]), int(target.pos[1]))
         outcome = yield from b.go_to(state, adjacent_to({cell}), "the plant")
-        if not outcome.done:
-            return from_outcome(outcome)
+        if not outcome.ok:
+            return outcome
         yield from b.face(state, cell)
         yield b.DO
         return done("ate the plant")
@@ -185,9 +185,9 @@ def _make(item: str, state: PrivilegedState, cell, material: str | None) -> Exec
     stations = list(rule["nearby"])
     near_target = lambda c: max(abs(c[0] - cell[0]), abs(c[1] - cell[1])) <= 1 and b.stations_near(state, c, stations)  # noqa: E731
     outcome = yield from b.go_to(state, near_target, f"the {material}")
-    if not outcome.done:
-        return from_outcome(outcome)
-    return from_outcome((yield from b.make(state, item)))
+    if not outcome.ok:
+        return outcome
+    return (yield from b.make(state, item))
 
 
 def face_cell(state: PrivilegedState, cell) -> Executor:
@@ -196,9 +196,9 @@ def face_cell(state: PrivilegedState, cell) -> Executor:
         return done()
     if step_cost(state, cell, allow_clearing=False) is None or state.object_at(cell) is not None:
         outcome = yield from b.go_to(state, adjacent_to({cell}), "the target")
-        if not outcome.done:
-            return from_outcome(outcome)
-        return from_outcome((yield from b.face(state, cell)))
+        if not outcome.ok:
+            return outcome
+        return (yield from b.face(state, cell))
     # Walkable target: arrive at cell - d moving in direction d.
     starts = {(cell[0] - 2 * dx, cell[1] - 2 * dy): (dx, dy) for dx, dy in DIRECTIONS
               if step_cost(state, (cell[0] - dx, cell[1] - dy), allow_clearing=False) == 1}
@@ -206,8 +206,8 @@ def face_cell(state: PrivilegedState, cell) -> Executor:
         return failed("no free cell to approach the target from")
     outcome = yield from b.go_to(state, lambda c: c in starts or (c == state.position and state.facing_cell == cell),
                                  "a cell facing the target")
-    if not outcome.done:
-        return from_outcome(outcome)
+    if not outcome.ok:
+        return outcome
     if state.facing_cell != cell:
         yield DIRECTIONS[starts[state.position]]
     return done() if state.facing_cell == cell else failed("could not face the target")

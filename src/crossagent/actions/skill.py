@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crossagent.actions.executor import Executor, from_outcome
+from crossagent.actions.executor import Executor
 from crossagent.actions.parse_error import ParseError
 from crossagent.agents.expert import behaviours as b
 from crossagent.agents.expert.pathing import shortest_path
@@ -58,10 +58,10 @@ def to_text(skill: Skill) -> str:
 
 
 def execute(skill: Skill, state: PrivilegedState, image_size: int) -> Executor:
-    return from_outcome((yield from _behaviour(skill.sentence)(state)))
+    return (yield from _behaviour(skill.sentence)(state))
 
 
-def _behaviour(sentence: str) -> Callable[[PrivilegedState], b.Behaviour]:
+def _behaviour(sentence: str) -> Callable[[PrivilegedState], Executor]:
     verb, _, what = sentence.partition(" ")
     if verb == "collect":
         return lambda state: b.collect(state, COLLECTABLE[what])
@@ -82,10 +82,10 @@ def _behaviour(sentence: str) -> Callable[[PrivilegedState], b.Behaviour]:
     return b.explore
 
 
-def _place_furnace(state: PrivilegedState) -> b.Behaviour:
+def _place_furnace(state: PrivilegedState) -> Executor:
     """A furnace is only useful next to a table: go to one first when there is one in reach."""
     if shortest_path(state, lambda c: b.stations_near(state, c, ["table"]), max_cost=b.STATION_SEARCH_COST):
         outcome = yield from b.go_to(state, lambda c: b.stations_near(state, c, ["table"]), "the table")
-        if not outcome.done:
+        if not outcome.ok:
             return outcome
     return (yield from b.place(state, "furnace"))
