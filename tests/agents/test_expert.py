@@ -1,8 +1,8 @@
 """Expert behaviours on hand-built start states."""
 
 from crossagent.actions.executor import failed
-from crossagent.agents.expert import behaviours as b
-from crossagent.agents.expert.expert_agent import ExpertAgent
+from crossagent.actions import behaviours as b
+from crossagent.agents.expert import ExpertAgent
 from crossagent.agents.random_agent import RandomAgent
 from crossagent.bench.episode import make_env, run_episode
 from crossagent.envs.crafter_env import CrafterEnv

@@ -18,8 +18,8 @@ from crafter import objects
 
 from crossagent.actions.executor import Executor, done, failed
 from crossagent.actions.parse_error import ParseError
-from crossagent.agents.expert import behaviours as b
-from crossagent.agents.expert.pathing import DIRECTIONS, adjacent_to, step_cost
+from crossagent.actions import behaviours as b
+from crossagent.actions.pathing import DIRECTIONS, adjacent_to, step_cost
 from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.envs.view_geometry import cell_at_point

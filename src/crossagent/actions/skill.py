@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from crossagent.actions.executor import Executor
 from crossagent.actions.parse_error import ParseError
-from crossagent.agents.expert import behaviours as b
-from crossagent.agents.expert.pathing import shortest_path
+from crossagent.actions import behaviours as b
+from crossagent.actions.pathing import shortest_path
 from crossagent.envs.privileged_state import PrivilegedState
 
 NAME = "skill"

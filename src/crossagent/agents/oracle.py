@@ -18,7 +18,7 @@ from crafter import objects
 
 from crossagent.actions import grounding, motion, raw, skill
 from crossagent.actions.levels import LEVELS
-from crossagent.agents.expert.expert_agent import ExpertAgent
+from crossagent.agents.expert import ExpertAgent
 from crossagent.envs.crafter_env import ACTION_NAMES, Observation
 from crossagent.envs.crafter_world import DeterministicCrafter
 from crossagent.envs.privileged_state import PrivilegedState, Progress

@@ -1,8 +1,9 @@
-"""Reusable expert behaviours: generators that yield primitive actions and return a Stop.
+"""Reusable behaviours: generators that yield primitive actions and return a Stop (actions.executor).
 
 Each behaviour re-reads the live privileged state at every step, so it can be paused,
-interleaved with a reflex (fighting a zombie that walked up) and resumed. The action-level
-executors compose the same pieces.
+interleaved with a reflex (fighting a zombie that walked up) and resumed. The scripted expert
+(agents.expert) and the grounding and skill executors compose the same pieces; they live
+here, below both, so that actions never imports agents.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import crafter
 from crafter import objects
 
 from crossagent.actions.executor import Executor, done, failed
-from crossagent.agents.expert.pathing import (
+from crossagent.actions.pathing import (
     DIRECTIONS,
     WALKABLE,
     Cell,
