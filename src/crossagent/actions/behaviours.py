@@ -25,6 +25,7 @@ from crossagent.actions.pathing import (
     step_cost,
 )
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
 
 NOOP = ACTION_NAMES.index("noop")
@@ -35,8 +36,6 @@ PLACE = crafter.constants.place
 MAKE = crafter.constants.make
 # Which material to `do` on to receive an item (wood from trees, drink from water ...).
 SOURCE_OF = {item: material for material, rule in COLLECT.items() for item in rule["receive"]}
-MOB_CLASSES = {"zombie": objects.Zombie, "skeleton": objects.Skeleton, "cow": objects.Cow}
-DEFEAT_ACHIEVEMENT = {"zombie": "defeat_zombie", "skeleton": "defeat_skeleton", "cow": "eat_cow"}
 STATION_SEARCH_COST = 24  # a station further than this (path cost) is cheaper to rebuild
 
 
@@ -253,13 +252,14 @@ def ensure_station(state: PrivilegedState, station: str, anchors: list[str]) -> 
 def defeat(state: PrivilegedState, kind: str, count: int = 1, max_steps: int = 600, wait_steps: int = 60,
            retreat_health: int = 2) -> Executor:
     """Approach the nearest `kind` and hit it until `count` of them are defeated (cows are eaten)."""
-    achievement = DEFEAT_ACHIEVEMENT[kind]
+    mob = VOCABULARY.mobs[kind]
+    achievement = mob.achievement
     target = state.achievements[achievement] + count
     waited = 0
     for _ in range(max_steps):
         if state.achievements[achievement] >= target:
             return done()
-        mobs = state.mobs(MOB_CLASSES[kind])
+        mobs = state.mobs(mob.object_class)
         if not mobs:
             if waited >= wait_steps:
                 return failed(f"no {kind} left to defeat")
@@ -298,7 +298,7 @@ def retreat_action(state: PrivilegedState, threats: set[Cell]) -> int | None:
 
 def hostiles_within(state: PrivilegedState, distance: int) -> set[Cell]:
     px, py = state.position
-    return {(int(m.pos[0]), int(m.pos[1])) for m in state.mobs((objects.Zombie, objects.Skeleton))
+    return {(int(m.pos[0]), int(m.pos[1])) for m in state.mobs(VOCABULARY.hostile_classes)
             if abs(m.pos[0] - px) + abs(m.pos[1] - py) <= distance}
 
 

@@ -21,6 +21,7 @@ from crossagent.actions.parse_error import ParseError
 from crossagent.actions import behaviours as b
 from crossagent.actions.pathing import DIRECTIONS, adjacent_to, step_cost
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.envs.view_geometry import cell_at_point
 
@@ -28,15 +29,6 @@ NAME = "grounding"
 TAG = "Grounding:"
 OBJECT_REF = ("<|object_ref_start|>", "<|object_ref_end|>")
 POINT_REF = ("<|point_start|>", "<|point_end|>")
-PLACEABLE = tuple(crafter.constants.place)
-MAKEABLE = tuple(crafter.constants.make)
-VERBS = ("collect", "drink", "attack", "eat", "approach", "explore", "no-op",
-         *(f"place {name}" for name in PLACEABLE), *(f"make {item.replace('_', ' ')}" for item in MAKEABLE))
-VERBS_WITHOUT_POINT = ("explore", "no-op")
-ALIASES = {"mine": "collect", "kill": "attack", "noop": "no-op", "no op": "no-op", "go to": "approach",
-           "move to": "approach"}
-MOB_NAMES = {objects.Zombie: "zombie", objects.Skeleton: "skeleton", objects.Cow: "cow", objects.Plant: "plant",
-             objects.Arrow: "arrow"}
 _GROUNDING = re.compile(
     r"^(?P<verb>[a-z][a-z \-]*?)\s*"
     r"(?:<\|object_ref_start\|>(?P<label>[^<]*)<\|object_ref_end\|>)?\s*"
@@ -57,18 +49,19 @@ def parse(body: str) -> Grounding | ParseError:
         return ParseError(f"not `VERB [<|object_ref_start|>LABEL<|object_ref_end|>]<|point_start|>(X,Y)<|point_end|>`: "
                           f"{body.strip()!r}", body)
     verb = re.sub(r"\s+", " ", match["verb"].lower().replace("_", " ")).strip()
-    verb = ALIASES.get(verb, verb)
-    if verb not in VERBS:
-        return ParseError(f"unknown grounding verb {verb!r} (known: {', '.join(VERBS)})", body)
+    words = VOCABULARY.grounding
+    verb = words.aliases.get(verb, verb)
+    if verb not in words.verbs:
+        return ParseError(f"unknown grounding verb {verb!r} (known: {', '.join(words.verbs)})", body)
     label = match["label"].strip() if match["label"] is not None else None
     if match["x"] is None:
-        if verb not in VERBS_WITHOUT_POINT:
+        if verb not in words.verbs_without_point:
             return ParseError(f"grounding verb {verb!r} needs a point", body)
         return Grounding(verb, None, label or None)
     point = (int(match["x"]), int(match["y"]))
     if not all(0 <= v <= 999 for v in point):
         return ParseError(f"point {point} is outside the 0..999 image scale", body)
-    if verb in VERBS_WITHOUT_POINT:
+    if verb in words.verbs_without_point:
         return ParseError(f"grounding verb {verb!r} takes no point", body)
     return Grounding(verb, point, label or None)
 
@@ -86,7 +79,7 @@ def label_of(state: PrivilegedState, cell: tuple[int, int]) -> str | None:
     """What a cell shows, as a grounding label: a creature's name or the material."""
     material, obj = state.world[cell]
     if obj is not None and not isinstance(obj, objects.Player):
-        return MOB_NAMES.get(type(obj), type(obj).__name__.lower())
+        return VOCABULARY.object_names.get(type(obj), type(obj).__name__.lower())
     return material
 
 
@@ -116,7 +109,7 @@ def execute(action: Grounding, state: PrivilegedState, image_size: int) -> Execu
 
 
 def _fight(verb: str, state: PrivilegedState, target, shown: str | None) -> Executor:
-    wanted = (objects.Cow, objects.Plant) if verb == "eat" else (objects.Zombie, objects.Skeleton, objects.Cow)
+    wanted = tuple(VOCABULARY.objects[name] for name, verbs in VOCABULARY.creatures.items() if verb in verbs)
     if not isinstance(target, wanted):
         return failed(f"the point shows {shown}, nothing to {verb}")
     if isinstance(target, objects.Plant):
