@@ -1,7 +1,7 @@
 """Expert behaviours on hand-built start states."""
 
-from crossagent.actions.executor import failed
 from crossagent.actions import behaviours as b
+from crossagent.actions.executor import failed
 from crossagent.agents.expert import ExpertAgent
 from crossagent.agents.random_agent import RandomAgent
 from crossagent.bench.episode import make_env, run_episode

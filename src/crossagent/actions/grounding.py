@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import crafter
 from crafter import objects
 
+from crossagent.actions import behaviours as b
 from crossagent.actions.executor import Executor, done, failed
 from crossagent.actions.parse_error import ParseError
-from crossagent.actions import behaviours as b
 from crossagent.actions.pathing import DIRECTIONS, adjacent_to, step_cost
 from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.envs.crafter_vocabulary import VOCABULARY

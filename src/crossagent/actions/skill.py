@@ -11,9 +11,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from crossagent.actions import behaviours as b
 from crossagent.actions.executor import Executor
 from crossagent.actions.parse_error import ParseError
-from crossagent.actions import behaviours as b
 from crossagent.actions.pathing import shortest_path
 from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from crafter import objects
 
-from crossagent.actions.executor import Executor, Stop, done, failed
 from crossagent.actions import behaviours as b
+from crossagent.actions.executor import Executor, Stop, done, failed
 from crossagent.envs.crafter_env import Observation
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.tasks.predicates import Achieve, AllOf, Gain, Predicate, Reach, Survive
