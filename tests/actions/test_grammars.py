@@ -7,17 +7,19 @@ from crossagent.actions import grounding, motion, raw, skill
 from crossagent.actions.chain import format_reply, parse_reply
 from crossagent.actions.parse_error import ParseError
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 
 raw_actions = st.sampled_from(ACTION_NAMES).map(raw.RawAction)
 motions = st.builds(motion.Motion, st.sampled_from(ACTION_NAMES), st.integers(1, motion.MAX_REPEAT))
 points = st.tuples(st.integers(0, 999), st.integers(0, 999))
 labels = st.none() | st.sampled_from(["tree", "zombie", "water", "iron ore", "crafting table"])
+verbs = VOCABULARY.grounding
 groundings = st.one_of(
-    st.builds(grounding.Grounding, st.sampled_from([v for v in grounding.VERBS if v not in grounding.VERBS_WITHOUT_POINT]),
+    st.builds(grounding.Grounding, st.sampled_from([v for v in verbs.verbs if v not in verbs.verbs_without_point]),
               points, labels),
-    st.builds(grounding.Grounding, st.sampled_from(grounding.VERBS_WITHOUT_POINT), st.none(), labels),
+    st.builds(grounding.Grounding, st.sampled_from(verbs.verbs_without_point), st.none(), labels),
 )
-skills = st.sampled_from(skill.SKILLS).map(skill.Skill)
+skills = st.sampled_from(VOCABULARY.skill.sentences).map(skill.Skill)
 MODULES = {"raw": raw, "motion": motion, "grounding": grounding, "skill": skill}
 
 

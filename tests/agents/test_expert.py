@@ -1,7 +1,8 @@
 """Expert behaviours on hand-built start states."""
 
-from crossagent.agents.expert import behaviours as b
-from crossagent.agents.expert.expert_agent import ExpertAgent
+from crossagent.actions import behaviours as b
+from crossagent.actions.executor import failed
+from crossagent.agents.expert import ExpertAgent
 from crossagent.agents.random_agent import RandomAgent
 from crossagent.bench.episode import make_env
 from crossagent.bench.episode_loop import run_episode
@@ -40,20 +41,20 @@ def test_expert_makes_an_iron_pickaxe_from_nothing():
 
 def test_collect_reports_a_missing_tool_instead_of_guessing():
     outcome, _, steps = run(lambda s: b.collect(s, "iron"), StartState(blocks=(Block("iron", 2, 0),)))
-    assert outcome == b.failed("collecting iron needs stone_pickaxe") and steps == 0
+    assert outcome == failed("collecting iron needs stone_pickaxe") and steps == 0
 
 
 def test_collect_tunnels_to_enclosed_material():
     walls = tuple(Block("stone", dx, dy) for dx in range(2, 7) for dy in range(-2, 3) if (dx, dy) != (5, 0))
     start = StartState(inventory={"wood_pickaxe": 1, "stone_pickaxe": 1}, blocks=(*walls, Block("iron", 5, 0)))
     outcome, state, _ = run(lambda s: b.collect(s, "iron"), start)
-    assert outcome.done and state.inventory["iron"] == 1
+    assert outcome.ok and state.inventory["iron"] == 1
     assert state.inventory["stone"] >= 1  # it dug through stone to get there
 
 
 def test_place_faces_a_free_cell_and_places():
     outcome, state, _ = run(lambda s: b.place(s, "table"), StartState(inventory={"wood": 5}))
-    assert outcome.done
+    assert outcome.ok
     assert any(state.material((state.position[0] + dx, state.position[1] + dy)) == "table"
                for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)))
 
@@ -61,16 +62,16 @@ def test_place_faces_a_free_cell_and_places():
 def test_defeat_fights_zombies_and_fails_when_none_is_left():
     start = StartState(inventory={"stone_sword": 1}, mobs=(Mob("zombie", 3, 0),), daylight="day", clear_hostiles_within=20)
     outcome, state, _ = run(lambda s: b.defeat(s, "zombie"), start)
-    assert outcome.done and state.achievements["defeat_zombie"] == 1
+    assert outcome.ok and state.achievements["defeat_zombie"] == 1
     outcome, _, steps = run(lambda s: b.defeat(s, "zombie", wait_steps=5), StartState(daylight="day", clear_hostiles_within=64))
-    assert outcome == b.failed("no zombie left to defeat") and steps == 5
+    assert outcome == failed("no zombie left to defeat") and steps == 5
 
 
 def test_go_to_reports_an_unreachable_goal():
     moat = tuple(Block("water", dx, dy) for dx in range(-2, 3) for dy in range(-2, 3) if max(abs(dx), abs(dy)) == 2)
     outcome, _, steps = run(lambda s: b.go_to(s, b.adjacent_to(b.cells_of(s, "diamond")), "diamond"),
                             StartState(blocks=(*moat, Block("diamond", 5, 0))))
-    assert outcome == b.failed("no path to diamond") and steps == 0
+    assert outcome == failed("no path to diamond") and steps == 0
 
 
 def test_expert_reaches_and_random_rarely_does():

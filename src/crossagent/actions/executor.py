@@ -1,4 +1,5 @@
-"""What every level's executor is: a generator of primitive actions that says why it stopped."""
+"""What every level's executor and every expert behaviour is: a generator of primitive actions that
+says why it stopped."""
 
 from __future__ import annotations
 
@@ -27,11 +28,6 @@ def done(reason: str = "done") -> Stop:
 
 def failed(reason: str) -> Stop:
     return Stop("failed", reason)
-
-
-def from_outcome(outcome) -> Stop:
-    """An expert behaviour's Outcome as a Stop."""
-    return done(outcome.reason) if outcome.done else failed(outcome.reason)
 
 
 def with_budget(executor: Executor, budget: int) -> Executor:

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import crafter
 from crafter import objects
 
-from crossagent.actions.executor import Executor, done, failed, from_outcome
+from crossagent.actions import behaviours as b
+from crossagent.actions.executor import Executor, done, failed
 from crossagent.actions.parse_error import ParseError
-from crossagent.agents.expert import behaviours as b
-from crossagent.agents.expert.pathing import DIRECTIONS, adjacent_to, step_cost
+from crossagent.actions.pathing import DIRECTIONS, adjacent_to, step_cost
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.envs.view_geometry import cell_at_point
 
@@ -28,15 +29,6 @@ NAME = "grounding"
 TAG = "Grounding:"
 OBJECT_REF = ("<|object_ref_start|>", "<|object_ref_end|>")
 POINT_REF = ("<|point_start|>", "<|point_end|>")
-PLACEABLE = tuple(crafter.constants.place)
-MAKEABLE = tuple(crafter.constants.make)
-VERBS = ("collect", "drink", "attack", "eat", "approach", "explore", "no-op",
-         *(f"place {name}" for name in PLACEABLE), *(f"make {item.replace('_', ' ')}" for item in MAKEABLE))
-VERBS_WITHOUT_POINT = ("explore", "no-op")
-ALIASES = {"mine": "collect", "kill": "attack", "noop": "no-op", "no op": "no-op", "go to": "approach",
-           "move to": "approach"}
-MOB_NAMES = {objects.Zombie: "zombie", objects.Skeleton: "skeleton", objects.Cow: "cow", objects.Plant: "plant",
-             objects.Arrow: "arrow"}
 _GROUNDING = re.compile(
     r"^(?P<verb>[a-z][a-z \-]*?)\s*"
     r"(?:<\|object_ref_start\|>(?P<label>[^<]*)<\|object_ref_end\|>)?\s*"
@@ -57,18 +49,19 @@ def parse(body: str) -> Grounding | ParseError:
         return ParseError(f"not `VERB [<|object_ref_start|>LABEL<|object_ref_end|>]<|point_start|>(X,Y)<|point_end|>`: "
                           f"{body.strip()!r}", body)
     verb = re.sub(r"\s+", " ", match["verb"].lower().replace("_", " ")).strip()
-    verb = ALIASES.get(verb, verb)
-    if verb not in VERBS:
-        return ParseError(f"unknown grounding verb {verb!r} (known: {', '.join(VERBS)})", body)
+    words = VOCABULARY.grounding
+    verb = words.aliases.get(verb, verb)
+    if verb not in words.verbs:
+        return ParseError(f"unknown grounding verb {verb!r} (known: {', '.join(words.verbs)})", body)
     label = match["label"].strip() if match["label"] is not None else None
     if match["x"] is None:
-        if verb not in VERBS_WITHOUT_POINT:
+        if verb not in words.verbs_without_point:
             return ParseError(f"grounding verb {verb!r} needs a point", body)
         return Grounding(verb, None, label or None)
     point = (int(match["x"]), int(match["y"]))
     if not all(0 <= v <= 999 for v in point):
         return ParseError(f"point {point} is outside the 0..999 image scale", body)
-    if verb in VERBS_WITHOUT_POINT:
+    if verb in words.verbs_without_point:
         return ParseError(f"grounding verb {verb!r} takes no point", body)
     return Grounding(verb, point, label or None)
 
@@ -86,7 +79,7 @@ def label_of(state: PrivilegedState, cell: tuple[int, int]) -> str | None:
     """What a cell shows, as a grounding label: a creature's name or the material."""
     material, obj = state.world[cell]
     if obj is not None and not isinstance(obj, objects.Player):
-        return MOB_NAMES.get(type(obj), type(obj).__name__.lower())
+        return VOCABULARY.object_names.get(type(obj), type(obj).__name__.lower())
     return material
 
 
@@ -95,7 +88,7 @@ def execute(action: Grounding, state: PrivilegedState, image_size: int) -> Execu
         yield b.NOOP
         return done()
     if action.verb == "explore":
-        return from_outcome((yield from b.explore(state)))
+        return (yield from b.explore(state))
     cell = cell_at_point(state.position, action.point, image_size)
     if cell is None:
         return failed(f"point {action.point} shows no world cell (inventory bar or border)")
@@ -104,8 +97,8 @@ def execute(action: Grounding, state: PrivilegedState, image_size: int) -> Execu
     if action.verb == "approach":
         # A free cell is walked onto; anything else (a tree, water, a cow) is walked up to.
         if step_cost(state, cell, allow_clearing=False) == 1:
-            return from_outcome((yield from b.go_to(state, lambda c: c == cell, shown or "the point")))
-        return from_outcome((yield from b.go_to(state, adjacent_to({cell}), shown or "the point")))
+            return (yield from b.go_to(state, lambda c: c == cell, shown or "the point"))
+        return (yield from b.go_to(state, adjacent_to({cell}), shown or "the point"))
     if action.verb in ("attack", "eat"):
         return (yield from _fight(action.verb, state, obj, shown))
     if action.verb in ("collect", "drink"):
@@ -116,7 +109,7 @@ def execute(action: Grounding, state: PrivilegedState, image_size: int) -> Execu
 
 
 def _fight(verb: str, state: PrivilegedState, target, shown: str | None) -> Executor:
-    wanted = (objects.Cow, objects.Plant) if verb == "eat" else (objects.Zombie, objects.Skeleton, objects.Cow)
+    wanted = tuple(VOCABULARY.objects[name] for name, verbs in VOCABULARY.creatures.items() if verb in verbs)
     if not isinstance(target, wanted):
         return failed(f"the point shows {shown}, nothing to {verb}")
     if isinstance(target, objects.Plant):
@@ -124,8 +117,8 @@ def _fight(verb: str, state: PrivilegedState, target, shown: str | None) -> Exec
             return failed("the sapling is not ripe")
         cell = (int(target.pos[0]), int(target.pos[1]))
         outcome = yield from b.go_to(state, adjacent_to({cell}), "the plant")
-        if not outcome.done:
-            return from_outcome(outcome)
+        if not outcome.ok:
+            return outcome
         yield from b.face(state, cell)
         yield b.DO
         return done("ate the plant")
@@ -185,9 +178,9 @@ def _make(item: str, state: PrivilegedState, cell, material: str | None) -> Exec
     stations = list(rule["nearby"])
     near_target = lambda c: max(abs(c[0] - cell[0]), abs(c[1] - cell[1])) <= 1 and b.stations_near(state, c, stations)  # noqa: E731
     outcome = yield from b.go_to(state, near_target, f"the {material}")
-    if not outcome.done:
-        return from_outcome(outcome)
-    return from_outcome((yield from b.make(state, item)))
+    if not outcome.ok:
+        return outcome
+    return (yield from b.make(state, item))
 
 
 def face_cell(state: PrivilegedState, cell) -> Executor:
@@ -196,9 +189,9 @@ def face_cell(state: PrivilegedState, cell) -> Executor:
         return done()
     if step_cost(state, cell, allow_clearing=False) is None or state.object_at(cell) is not None:
         outcome = yield from b.go_to(state, adjacent_to({cell}), "the target")
-        if not outcome.done:
-            return from_outcome(outcome)
-        return from_outcome((yield from b.face(state, cell)))
+        if not outcome.ok:
+            return outcome
+        return (yield from b.face(state, cell))
     # Walkable target: arrive at cell - d moving in direction d.
     starts = {(cell[0] - 2 * dx, cell[1] - 2 * dy): (dx, dy) for dx, dy in DIRECTIONS
               if step_cost(state, (cell[0] - dx, cell[1] - dy), allow_clearing=False) == 1}
@@ -206,8 +199,8 @@ def face_cell(state: PrivilegedState, cell) -> Executor:
         return failed("no free cell to approach the target from")
     outcome = yield from b.go_to(state, lambda c: c in starts or (c == state.position and state.facing_cell == cell),
                                  "a cell facing the target")
-    if not outcome.done:
-        return from_outcome(outcome)
+    if not outcome.ok:
+        return outcome
     if state.facing_cell != cell:
         yield DIRECTIONS[starts[state.position]]
     return done() if state.facing_cell == cell else failed("could not face the target")

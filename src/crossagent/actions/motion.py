@@ -13,15 +13,13 @@ from dataclasses import dataclass
 from crossagent.actions.executor import Executor, done, failed
 from crossagent.actions.parse_error import ParseError
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
 
 NAME = "motion"
 TAG = "Motion:"
 MAX_REPEAT = 20
-PHRASES = {name: ("wait" if name == "noop" else name.replace("_", " ")) for name in ACTION_NAMES}
-ACTION_OF_PHRASE = {phrase: name for name, phrase in PHRASES.items()}
-ALIASES = {"noop": "wait", "no op": "wait", "no-op": "wait", "interact": "do", "attack": "do", "mine": "do",
-           "walk left": "move left", "walk right": "move right", "walk up": "move up", "walk down": "move down"}
+ACTION_OF_PHRASE = {phrase: name for name, phrase in VOCABULARY.motion.phrases.items()}
 _COUNTED = re.compile(r"^(?P<phrase>[a-z _\-]+?)\s*(?:(?:x|×)?\s*\(?(?P<count>\d+)\)?(?:\s*times?)?)?$")
 
 
@@ -38,9 +36,9 @@ def parse(body: str) -> Motion | ParseError:
     if not match:
         return ParseError(f"not a motion phrase with an optional count: {body.strip()!r}", body)
     phrase = match["phrase"].strip().replace("_", " ")
-    phrase = ALIASES.get(phrase, phrase)
+    phrase = VOCABULARY.motion.aliases.get(phrase, phrase)
     if phrase not in ACTION_OF_PHRASE:
-        return ParseError(f"unknown motion {phrase!r} (known: {', '.join(PHRASES.values())})", body)
+        return ParseError(f"unknown motion {phrase!r} (known: {', '.join(VOCABULARY.motion.phrases.values())})", body)
     count = int(match["count"]) if match["count"] else 1
     if not 1 <= count <= MAX_REPEAT:
         return ParseError(f"motion count {count} is not in 1..{MAX_REPEAT}", body)
@@ -48,7 +46,7 @@ def parse(body: str) -> Motion | ParseError:
 
 
 def to_text(motion: Motion) -> str:
-    phrase = PHRASES[motion.action]
+    phrase = VOCABULARY.motion.phrases[motion.action]
     return f"{TAG} {phrase}" + (f" {motion.count}" if motion.count > 1 else "")
 
 

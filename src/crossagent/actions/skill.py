@@ -1,4 +1,4 @@
-"""Level `skill` (`Skill:`): a short subgoal sentence from a fixed, documented set.
+"""Level `skill` (`Skill:`): a short subgoal sentence from a fixed set (the vocabulary's skills).
 
 Each skill composes the expert's behaviours until done, failed or out of budget. A skill does
 its own subgoal only: `make stone pickaxe` fails with the reason "needs stone" instead of
@@ -11,30 +11,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crossagent.actions.executor import Executor, from_outcome
+from crossagent.actions import behaviours as b
+from crossagent.actions.executor import Executor
 from crossagent.actions.parse_error import ParseError
-from crossagent.agents.expert import behaviours as b
-from crossagent.agents.expert.pathing import shortest_path
+from crossagent.actions.pathing import shortest_path
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
 
 NAME = "skill"
 TAG = "Skill:"
-COLLECTABLE = {"wood": "tree", "stone": "stone", "coal": "coal", "iron": "iron", "diamond": "diamond",
-               "sapling": "grass"}
-TOOLS = ("wood pickaxe", "stone pickaxe", "iron pickaxe", "wood sword", "stone sword", "iron sword")
-SKILLS: tuple[str, ...] = (
-    *(f"collect {item}" for item in COLLECTABLE), "drink water", "eat cow",
-    "place table", "place furnace", "place stone", "place plant",
-    *(f"make {tool}" for tool in TOOLS), "defeat zombie", "defeat skeleton", "sleep", "explore",
-)
-# Words models use for the same subgoal; applied word by word before matching.
-WORD_ALIASES = {"chop": "collect", "gather": "collect", "mine": "collect", "get": "collect", "craft": "make",
-                "build": "make", "kill": "defeat", "fight": "defeat", "wooden": "wood", "trees": "wood",
-                "tree": "wood", "crafting": "", "a": "", "an": "", "the": "", "some": "", "down": "",
-                "put": "place", "zombies": "zombie", "skeletons": "skeleton", "cows": "cow", "rest": "sleep"}
-SENTENCE_ALIASES = {"collect drink": "drink water", "collect water": "drink water", "make table": "place table",
-                    "make furnace": "place furnace", "place sapling": "place plant", "plant sapling": "place plant",
-                    "defeat cow": "eat cow", "go to sleep": "sleep"}
 
 
 @dataclass(frozen=True)
@@ -44,12 +29,13 @@ class Skill:
 
 def parse(body: str) -> Skill | ParseError:
     """The text after `Skill:`."""
+    skills = VOCABULARY.skill
     words = re.sub(r"[^a-z ]", " ", body.lower()).split()
-    words = [WORD_ALIASES.get(word, word) for word in words]
+    words = [skills.word_aliases.get(word, word) for word in words]
     sentence = " ".join(word for word in words if word)
-    sentence = SENTENCE_ALIASES.get(sentence, sentence)
-    if sentence not in SKILLS:
-        return ParseError(f"unknown skill {body.strip()!r} (known: {', '.join(SKILLS)})", body)
+    sentence = skills.sentence_aliases.get(sentence, sentence)
+    if sentence not in skills.sentences:
+        return ParseError(f"unknown skill {body.strip()!r} (known: {', '.join(skills.sentences)})", body)
     return Skill(sentence)
 
 
@@ -58,13 +44,13 @@ def to_text(skill: Skill) -> str:
 
 
 def execute(skill: Skill, state: PrivilegedState, image_size: int) -> Executor:
-    return from_outcome((yield from _behaviour(skill.sentence)(state)))
+    return (yield from _behaviour(skill.sentence)(state))
 
 
-def _behaviour(sentence: str) -> Callable[[PrivilegedState], b.Behaviour]:
+def _behaviour(sentence: str) -> Callable[[PrivilegedState], Executor]:
     verb, _, what = sentence.partition(" ")
     if verb == "collect":
-        return lambda state: b.collect(state, COLLECTABLE[what])
+        return lambda state: b.collect(state, VOCABULARY.skill.sources[what])
     if sentence == "drink water":
         return lambda state: b.collect(state, "water")
     if sentence == "eat cow":
@@ -82,10 +68,10 @@ def _behaviour(sentence: str) -> Callable[[PrivilegedState], b.Behaviour]:
     return b.explore
 
 
-def _place_furnace(state: PrivilegedState) -> b.Behaviour:
+def _place_furnace(state: PrivilegedState) -> Executor:
     """A furnace is only useful next to a table: go to one first when there is one in reach."""
     if shortest_path(state, lambda c: b.stations_near(state, c, ["table"]), max_cost=b.STATION_SEARCH_COST):
         outcome = yield from b.go_to(state, lambda c: b.stations_near(state, c, ["table"]), "the table")
-        if not outcome.done:
+        if not outcome.ok:
             return outcome
     return (yield from b.place(state, "furnace"))

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crafter import objects
-
 from crossagent.actions import grounding, motion, raw, skill
 from crossagent.actions.levels import LEVELS
 from crossagent.agents.base import ReplyDecision
-from crossagent.agents.expert.expert_agent import ExpertAgent
+from crossagent.agents.expert import ExpertAgent
 from crossagent.envs.crafter_env import ACTION_NAMES, Observation
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.crafter_world import DeterministicCrafter
 from crossagent.envs.privileged_state import PrivilegedState, Progress
 from crossagent.envs.view_geometry import point_of_cell
@@ -29,10 +28,7 @@ from crossagent.tasks.task import Task
 
 HORIZON = {"raw": 1, "motion": motion.MAX_REPEAT, "grounding": 80, "skill": 200}
 INTERACTIONS = {"do"} | {name for name in ACTION_NAMES if name.startswith(("place_", "make_"))}
-COLLECT_VERB = {"water": "drink"}
-CREATURES = (objects.Zombie, objects.Skeleton, objects.Cow, objects.Plant)  # what attack/eat act on
-SKILL_OF_EVENT = {"collect_drink": "drink water", "wake_up": "sleep", "eat_cow": "eat cow",
-                  **{f"collect_{item}": f"collect {item}" for item in skill.COLLECTABLE}}
+CREATURES = tuple(VOCABULARY.objects[name] for name in VOCABULARY.creatures)  # what attack/eat act on
 
 
 @dataclass
@@ -52,11 +48,7 @@ class Step:
 
 def sentence_of_event(event: str) -> str | None:
     """The skill that an achievement event completes, if any."""
-    if event in SKILL_OF_EVENT:
-        return SKILL_OF_EVENT[event]
-    verb, _, what = event.partition("_")
-    sentence = f"{verb} {what.replace('_', ' ')}"
-    return sentence if sentence in skill.SKILLS else None
+    return VOCABULARY.skill.of_achievement.get(event)
 
 
 def interaction_verb(action: str, material: str | None = None, creature: str | None = None) -> str:
@@ -66,13 +58,13 @@ def interaction_verb(action: str, material: str | None = None, creature: str | N
     if action.startswith("make_"):
         return f"make {action.removeprefix('make_').replace('_', ' ')}"
     if creature is not None:
-        return "eat" if creature in ("cow", "plant") else "attack"
-    return COLLECT_VERB.get(material, "collect")
+        return VOCABULARY.creatures[creature][0]
+    return VOCABULARY.grounding.collect_verbs.get(material, "collect")
 
 
 def creature_name(obj) -> str | None:
     """The name of a creature the player can attack or eat, None for anything else."""
-    return grounding.MOB_NAMES[type(obj)] if isinstance(obj, CREATURES) else None
+    return VOCABULARY.object_names[type(obj)] if isinstance(obj, CREATURES) else None
 
 
 def creature_near(state: PrivilegedState, cell: tuple[int, int]):

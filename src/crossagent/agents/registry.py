@@ -9,7 +9,7 @@ from crossagent.agents.random_agent import RandomAgent
 
 
 def _expert() -> Agent:
-    from crossagent.agents.expert.expert_agent import ExpertAgent
+    from crossagent.agents.expert import ExpertAgent
 
     return ExpertAgent()
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 from crafter import objects
 
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.crafter_world import DeterministicCrafter
-
-FACING_NAMES = {(-1, 0): "left", (1, 0): "right", (0, -1): "up", (0, 1): "down"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ class PrivilegedState:
     def object_at(self, cell: tuple[int, int]):
         return self.world[cell][1]
 
-    def mobs(self, kind: type | tuple[type, ...] = (objects.Zombie, objects.Skeleton, objects.Cow)) -> list:
+    def mobs(self, kind: type | tuple[type, ...] = VOCABULARY.mob_classes) -> list:
         return [obj for obj in self.world.objects if isinstance(obj, kind) and obj.health > 0]
 
     def copy_into(self, scratch: DeterministicCrafter) -> "PrivilegedState":

@@ -12,11 +12,10 @@ import crafter
 import numpy as np
 from crafter import objects
 
+from crossagent.envs.crafter_vocabulary import VOCABULARY
+
 MATERIALS = tuple(crafter.constants.materials)
 ITEMS = tuple(crafter.constants.items)
-MOBS = {"zombie": objects.Zombie, "skeleton": objects.Skeleton, "cow": objects.Cow}
-# The floor each mob is put on when its cell is not walkable.
-MOB_FLOOR = {"zombie": "grass", "skeleton": "path", "cow": "grass"}
 # "dusk" keeps zombies around: in full daylight the game despawns every zombie within ~25 steps.
 DAYLIGHT = {"day": 1.0, "dusk": 0.5, "night": 0.0}
 
@@ -57,8 +56,8 @@ class StartState:
             if (block.dx, block.dy) == self.player_offset:
                 raise ValueError(f"start.blocks: {block.material} at ({block.dx}, {block.dy}) is the player's cell")
         for mob in self.mobs:
-            if mob.kind not in MOBS:
-                raise ValueError(f"start.mobs: unknown mob {mob.kind!r} (known: {', '.join(MOBS)})")
+            if mob.kind not in VOCABULARY.mobs:
+                raise ValueError(f"start.mobs: unknown mob {mob.kind!r} (known: {', '.join(VOCABULARY.mobs)})")
             if (mob.dx, mob.dy) == self.player_offset:
                 raise ValueError(f"start.mobs: {mob.kind} at ({mob.dx}, {mob.dy}) is the player's cell")
         if self.daylight is not None and self.daylight not in DAYLIGHT:
@@ -111,12 +110,12 @@ def apply_start_state(world: crafter.engine.World, player: objects.Player, start
         _clear_cell(world, pos, floor=block.material, keep=player)
     for mob in start.mobs:
         pos = origin + np.array((mob.dx, mob.dy))
-        _clear_cell(world, pos, floor=MOB_FLOOR[mob.kind], keep=player, keep_walkable=True)
-        cls = MOBS[mob.kind]
+        _clear_cell(world, pos, floor=VOCABULARY.mobs[mob.kind].floor, keep=player, keep_walkable=True)
+        cls = VOCABULARY.mobs[mob.kind].object_class
         world.add(cls(world, pos, player) if cls is not objects.Cow else cls(world, pos))
     if start.clear_hostiles_within:
         for obj in world.objects:
-            if isinstance(obj, (objects.Zombie, objects.Skeleton)) and not _placed(obj, origin, start):
+            if isinstance(obj, VOCABULARY.hostile_classes) and not _placed(obj, origin, start):
                 if player.distance(obj) <= start.clear_hostiles_within:
                     world.remove(obj)
     for name, amount in start.inventory.items():

@@ -5,24 +5,11 @@ The symbols' legend is not repeated in every view: prompts state it once (models
 
 from __future__ import annotations
 
-from crafter import objects
-
-from crossagent.envs.privileged_state import FACING_NAMES, PrivilegedState
+from crossagent.envs.crafter_vocabulary import VOCABULARY
+from crossagent.envs.privileged_state import PrivilegedState
 
 LOCAL_VIEW = (9, 7)  # columns, rows of world cells on the image above the inventory bar
-CELL_SYMBOLS = {
-    "grass": ".", "sand": ":", "path": "_", "water": "~", "stone": "#", "tree": "T",
-    "coal": "c", "iron": "i", "diamond": "d", "lava": "L", "table": "t", "furnace": "f", None: " ",
-}
-OBJECT_SYMBOLS = {
-    objects.Player: "@", objects.Zombie: "Z", objects.Skeleton: "S", objects.Cow: "C",
-    objects.Arrow: "*", objects.Plant: "p", objects.Fence: "|",
-}
-VITALS = ("health", "food", "drink", "energy")
-LEGEND = (
-    "legend: @ you, . grass, : sand, _ path, ~ water, # stone, T tree, c coal, i iron, d diamond, "
-    "L lava, t table, f furnace, Z zombie, S skeleton, C cow, * arrow, p sapling"
-)
+FACING_NAMES = {step: name for name, step in VOCABULARY.directions.items()}
 
 
 def local_view_cells(state: PrivilegedState) -> list[tuple[int, int]]:
@@ -33,16 +20,18 @@ def local_view_cells(state: PrivilegedState) -> list[tuple[int, int]]:
 
 
 def render_text(state: PrivilegedState) -> str:
+    words = VOCABULARY.text_view
     cells = local_view_cells(state)
     rows = []
     for row in range(LOCAL_VIEW[1]):
         symbols = []
         for cell in cells[row * LOCAL_VIEW[0]:(row + 1) * LOCAL_VIEW[0]]:
             obj = state.object_at(cell)
-            symbols.append(OBJECT_SYMBOLS.get(type(obj), "?") if obj else CELL_SYMBOLS.get(state.material(cell), "?"))
+            symbols.append(words.object_symbols.get(type(obj), "?") if obj
+                           else words.material_symbols.get(state.material(cell), "?"))
         rows.append("".join(symbols))
-    items = [f"{name} {count}" for name, count in state.inventory.items() if name not in VITALS and count > 0]
-    vitals = ", ".join(f"{name} {state.inventory[name]}" for name in VITALS)
+    items = [f"{name} {count}" for name, count in state.inventory.items() if name not in words.vitals and count > 0]
+    vitals = ", ".join(f"{name} {state.inventory[name]}" for name in words.vitals)
     return "\n".join([
         "view:", *rows,
         f"facing: {FACING_NAMES[state.facing]}" + (" (asleep)" if state.sleeping else ""),

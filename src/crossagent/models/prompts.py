@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from crossagent.actions import grounding, motion, skill
+from crossagent.actions import motion
 from crossagent.envs.crafter_env import ACTION_NAMES
-from crossagent.envs.text_view import LEGEND
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 
 OUTPUT_FORMATS = ("raw", "motion", "grounding", "skill", "motion_coa", "grounding_coa", "mixed")
 DEFAULT_HISTORY = 3
@@ -29,12 +29,12 @@ ROLE = ("You play Crafter, a 2D open-world survival game seen from above: you ar
         "reply with actions.")
 SPACES = {
     "raw": f"`Action: NAME`, NAME one of: {', '.join(ACTION_NAMES)}. It runs for one step.",
-    "motion": f"`Motion: PHRASE [COUNT]`, PHRASE one of: {', '.join(motion.PHRASES.values())}; COUNT 1-"
+    "motion": f"`Motion: PHRASE [COUNT]`, PHRASE one of: {', '.join(VOCABULARY.motion.phrases.values())}; COUNT 1-"
               f"{motion.MAX_REPEAT} repeats it.",
     "grounding": f"`Grounding: VERB <|object_ref_start|>LABEL<|object_ref_end|><|point_start|>(X,Y)<|point_end|>`"
                  f" with X, Y the point on the image on a 0-999 scale (X column, Y row); VERB one of: "
-                 f"{', '.join(grounding.VERBS)} (explore and no-op take no point).",
-    "skill": f"`Skill: SUBGOAL`, SUBGOAL one of: {', '.join(skill.SKILLS)}.",
+                 f"{', '.join(VOCABULARY.grounding.verbs)} (explore and no-op take no point).",
+    "skill": f"`Skill: SUBGOAL`, SUBGOAL one of: {', '.join(VOCABULARY.skill.sentences)}.",
 }
 LAYOUTS = {
     "raw": "Reply with one line: `Action: ...`.",
@@ -55,7 +55,7 @@ LEVELS_OF_FORMAT = {
 
 
 TEXT_VIEW = ("The current observation {comes} as text: the 9x7 cells around you row by row (you are the @ in "
-             f"the middle), what you face, your vitals, inventory and the time of day; {LEGEND}.")
+             f"the middle), what you face, your vitals, inventory and the time of day; {VOCABULARY.text_view.legend}.")
 
 
 def system_prompt(output_format: str, with_text: bool = False, with_image: bool = True) -> str:

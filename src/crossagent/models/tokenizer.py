@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerFast
 
 from crossagent.actions import grounding, motion, raw, skill
 from crossagent.envs.crafter_env import ACTION_NAMES
-from crossagent.envs.text_view import CELL_SYMBOLS, VITALS
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.models.prompts import OUTPUT_FORMATS, system_prompt
 from crossagent.tasks.suite import load_suite
 
@@ -39,7 +39,7 @@ SPECIAL_TOKENS = (*CONTROL_TOKENS, *REPLY_TOKENS)
 QWEN2_PRETOKENIZE_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
                            r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
 
-MATERIALS = tuple(name for name in CELL_SYMBOLS if name is not None)  # grounding labels name these
+MATERIALS = tuple(name for name in VOCABULARY.text_view.material_symbols if name is not None)  # grounding labels name these
 
 # Qwen2-VL's template (same rendering), with {% generation %} around what the assistant writes: its reply
 # and <|im_end|>. Newlines are explicit because transformers renders templates with trim_blocks.
@@ -87,25 +87,26 @@ def default_corpus(seed: int = 0, grounding_points: int = 2000) -> Iterator[str]
     yield from (raw.to_text(raw.RawAction(name)) for name in ACTION_NAMES)
     yield from (motion.to_text(motion.Motion(name, count)) for name in ACTION_NAMES
                 for count in range(1, motion.MAX_REPEAT + 1))
-    yield from (skill.to_text(skill.Skill(sentence)) for sentence in skill.SKILLS)
+    yield from (skill.to_text(skill.Skill(sentence)) for sentence in VOCABULARY.skill.sentences)
     rng = random.Random(seed)
-    labels = [*MATERIALS, *grounding.MOB_NAMES.values()]
+    words = VOCABULARY.grounding
+    labels = [*MATERIALS, *VOCABULARY.objects]
     for _ in range(grounding_points):
-        verb = rng.choice([v for v in grounding.VERBS if v not in grounding.VERBS_WITHOUT_POINT])
+        verb = rng.choice([v for v in words.verbs if v not in words.verbs_without_point])
         point = (rng.randrange(1000), rng.randrange(1000))
         label = rng.choice([None, *labels])
         yield grounding.to_text(grounding.Grounding(verb, point, label))
-    yield from (grounding.to_text(grounding.Grounding(verb)) for verb in grounding.VERBS_WITHOUT_POINT)
+    yield from (grounding.to_text(grounding.Grounding(verb)) for verb in words.verbs_without_point)
 
 
 def _text_views(seed: int, count: int = 50) -> Iterator[str]:
     """Random text renderings in the shape of envs.text_view's, so the vocabulary covers them."""
     rng = random.Random(seed)
-    symbols = [symbol for symbol in CELL_SYMBOLS.values() if symbol.strip()]
+    symbols = [symbol for symbol in VOCABULARY.text_view.material_symbols.values() if symbol.strip()]
     for _ in range(count):
         rows = ["".join(rng.choice(symbols) for _ in range(9)) for _ in range(7)]
-        vitals = ", ".join(f"{name} {rng.randint(0, 9)}" for name in VITALS)
-        yield "\n".join(["view:", *rows, f"facing: {rng.choice(['left', 'right', 'up', 'down'])}",
+        vitals = ", ".join(f"{name} {rng.randint(0, 9)}" for name in VOCABULARY.text_view.vitals)
+        yield "\n".join(["view:", *rows, f"facing: {rng.choice(list(VOCABULARY.directions))}",
                          f"vitals: {vitals}", "inventory: wood 2, sapling 1", f"time: {rng.choice(['day', 'night'])}"])
 
 

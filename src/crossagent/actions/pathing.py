@@ -14,15 +14,12 @@ import crafter
 from crafter import objects
 
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
 
 Cell = tuple[int, int]
-DIRECTIONS: dict[Cell, int] = {
-    (-1, 0): ACTION_NAMES.index("move_left"),
-    (1, 0): ACTION_NAMES.index("move_right"),
-    (0, -1): ACTION_NAMES.index("move_up"),
-    (0, 1): ACTION_NAMES.index("move_down"),
-}
+# Step (dx, dy) -> the move action that takes it, in the vocabulary's order (paths try neighbours so).
+DIRECTIONS: dict[Cell, int] = {step: ACTION_NAMES.index(f"move_{name}") for name, step in VOCABULARY.directions.items()}
 WALKABLE = frozenset(crafter.constants.walkable)
 CLEARABLE_COST = 3
 MOB_COST = 4

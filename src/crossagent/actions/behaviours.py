@@ -1,19 +1,20 @@
-"""Reusable expert behaviours: generators that yield primitive actions and return an Outcome.
+"""Reusable behaviours: generators that yield primitive actions and return a Stop (actions.executor).
 
 Each behaviour re-reads the live privileged state at every step, so it can be paused,
-interleaved with a reflex (fighting a zombie that walked up) and resumed. The action-level
-executors compose the same pieces.
+interleaved with a reflex (fighting a zombie that walked up) and resumed. The scripted expert
+(agents.expert) and the grounding and skill executors compose the same pieces; they live
+here, below both, so that actions never imports agents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import crafter
 from crafter import objects
 
-from crossagent.agents.expert.pathing import (
+from crossagent.actions.executor import Executor, done, failed
+from crossagent.actions.pathing import (
     DIRECTIONS,
     WALKABLE,
     Cell,
@@ -24,6 +25,7 @@ from crossagent.agents.expert.pathing import (
     step_cost,
 )
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
 
 NOOP = ACTION_NAMES.index("noop")
@@ -34,23 +36,7 @@ PLACE = crafter.constants.place
 MAKE = crafter.constants.make
 # Which material to `do` on to receive an item (wood from trees, drink from water ...).
 SOURCE_OF = {item: material for material, rule in COLLECT.items() for item in rule["receive"]}
-MOB_CLASSES = {"zombie": objects.Zombie, "skeleton": objects.Skeleton, "cow": objects.Cow}
-DEFEAT_ACHIEVEMENT = {"zombie": "defeat_zombie", "skeleton": "defeat_skeleton", "cow": "eat_cow"}
 STATION_SEARCH_COST = 24  # a station further than this (path cost) is cheaper to rebuild
-
-
-@dataclass(frozen=True)
-class Outcome:
-    done: bool
-    reason: str = ""
-
-
-DONE = Outcome(True, "done")
-Behaviour = Generator[int, None, Outcome]
-
-
-def failed(reason: str) -> Outcome:
-    return Outcome(False, reason)
 
 
 def cells_of(state: PrivilegedState, material: str) -> set[Cell]:
@@ -62,14 +48,14 @@ def cells_of(state: PrivilegedState, material: str) -> set[Cell]:
 
 
 # --- moving and facing ----------------------------------------------------------------------
-def go_to(state: PrivilegedState, is_goal: Callable[[Cell], bool], what: str, max_steps: int = 300) -> Behaviour:
+def go_to(state: PrivilegedState, is_goal: Callable[[Cell], bool], what: str, max_steps: int = 300) -> Executor:
     """Walk (clearing trees/rock on the way when the tools allow) until standing on a goal cell."""
     for _ in range(max_steps):
         path = shortest_path(state, is_goal)
         if path is None:
             return failed(f"no path to {what}")
         if not path:
-            return DONE
+            return done()
         yield step_along(state, path[0])
     return failed(f"did not reach {what} in {max_steps} steps")
 
@@ -83,14 +69,14 @@ def step_along(state: PrivilegedState, nxt: Cell) -> int:
     return DO
 
 
-def face(state: PrivilegedState, target: Cell) -> Behaviour:
+def face(state: PrivilegedState, target: Cell) -> Executor:
     """Turn toward a 4-adjacent, non-enterable cell (a move into a blocked cell only turns)."""
     if state.facing_cell != target:
         yield move_action(state.position, target)
-    return DONE if state.facing_cell == target else failed("could not face the target")
+    return done() if state.facing_cell == target else failed("could not face the target")
 
 
-def face_open_cell(state: PrivilegedState, is_valid: Callable[[Cell], bool], what: str, max_steps: int = 40) -> Behaviour:
+def face_open_cell(state: PrivilegedState, is_valid: Callable[[Cell], bool], what: str, max_steps: int = 40) -> Executor:
     """Face a cell satisfying `is_valid`, also when that cell is walkable (placing, sapling picking).
 
     Moving into a free cell walks instead of turning, so we may step once and then face the
@@ -98,7 +84,7 @@ def face_open_cell(state: PrivilegedState, is_valid: Callable[[Cell], bool], wha
     """
     for _ in range(max_steps):
         if is_valid(state.facing_cell):
-            return DONE
+            return done()
         pos = state.position
         turn = [d for d in DIRECTIONS if is_valid(_add(pos, d)) and not _enterable(state, _add(pos, d))]
         walk = [d for d in DIRECTIONS if _enterable(state, _add(pos, d)) and is_valid(_add(pos, d, 2))]
@@ -122,7 +108,7 @@ def _enterable(state: PrivilegedState, cell: Cell) -> bool:
 
 
 # --- gathering ------------------------------------------------------------------------------
-def collect(state: PrivilegedState, material: str, max_steps: int = 400) -> Behaviour:
+def collect(state: PrivilegedState, material: str, max_steps: int = 400) -> Executor:
     """`do` on the nearest `material` until it yields once (a drink, a wood, a sapling ...)."""
     rule = COLLECT[material]
     missing = [tool for tool, n in rule["require"].items() if state.inventory[tool] < n]
@@ -132,10 +118,10 @@ def collect(state: PrivilegedState, material: str, max_steps: int = 400) -> Beha
     before = state.achievements[achievement]
     for _ in range(max_steps):
         if state.achievements[achievement] > before:
-            return DONE
+            return done()
         if material == "grass":
             outcome = yield from face_open_cell(state, lambda c: state.world[c] == ("grass", None), "grass", 1)
-            if outcome.done:
+            if outcome.ok:
                 yield DO
             elif outcome.reason.startswith("no place"):
                 return outcome
@@ -158,7 +144,7 @@ def collect(state: PrivilegedState, material: str, max_steps: int = 400) -> Beha
 
 
 # --- building -------------------------------------------------------------------------------
-def place(state: PrivilegedState, name: str) -> Behaviour:
+def place(state: PrivilegedState, name: str) -> Executor:
     """Place `name` (stone, table, furnace, plant) on a suitable cell in front of the player."""
     rule = PLACE[name]
     missing = [item for item, n in rule["uses"].items() if state.inventory[item] < n]
@@ -172,11 +158,11 @@ def place(state: PrivilegedState, name: str) -> Behaviour:
 
     for _ in range(3):
         outcome = yield from face_open_cell(state, valid, f"a cell to place {name}")
-        if not outcome.done:
+        if not outcome.ok:
             return outcome
         yield ACTION_NAMES.index(f"place_{name}")
         if state.achievements[f"place_{name}"] > before:
-            return DONE
+            return done()
     return failed(f"placing {name} had no effect")
 
 
@@ -186,7 +172,7 @@ def stations_near(state: PrivilegedState, cell: Cell, stations: list[str]) -> bo
     return all(station in around for station in stations)
 
 
-def make(state: PrivilegedState, item: str) -> Behaviour:
+def make(state: PrivilegedState, item: str) -> Executor:
     """Craft `item` once, from what the inventory holds, next to the stations it needs."""
     rule = MAKE[item]
     missing = [k for k, n in rule["uses"].items() if state.inventory[k] < n]
@@ -195,49 +181,49 @@ def make(state: PrivilegedState, item: str) -> Behaviour:
     stations = list(rule["nearby"])
     if not stations_near(state, state.position, stations):
         outcome = yield from go_to(state, lambda c: stations_near(state, c, stations), " and ".join(stations))
-        if not outcome.done:
+        if not outcome.ok:
             return outcome
     before = state.inventory[item]
     yield ACTION_NAMES.index(f"make_{item}")
-    return DONE if state.inventory[item] > before else failed(f"making {item} had no effect")
+    return done() if state.inventory[item] > before else failed(f"making {item} had no effect")
 
 
-def obtain(state: PrivilegedState, item: str, count: int) -> Behaviour:
+def obtain(state: PrivilegedState, item: str, count: int) -> Executor:
     """Hold at least `count` of `item`: collect or craft it, with every prerequisite first."""
     for _ in range(4 * count + 8):
         if state.inventory[item] >= count:
-            return DONE
+            return done()
         if item in MAKE:
             outcome = yield from make_with_prerequisites(state, item)
         elif item in SOURCE_OF:
             source = SOURCE_OF[item]
-            outcome = DONE
+            outcome = done()
             for tool, n in COLLECT[source]["require"].items():
                 outcome = yield from obtain(state, tool, n)
-                if not outcome.done:
+                if not outcome.ok:
                     break
-            if outcome.done:
+            if outcome.ok:
                 outcome = yield from collect(state, source)
         else:
             return failed(f"{item} can be neither collected nor made")
-        if not outcome.done:
+        if not outcome.ok:
             return outcome
     return failed(f"could not obtain {count} {item}")
 
 
-def make_with_prerequisites(state: PrivilegedState, item: str) -> Behaviour:
+def make_with_prerequisites(state: PrivilegedState, item: str) -> Executor:
     """Make `item` from whatever is at hand: build missing stations, gather missing ingredients."""
     rule = MAKE[item]
     stations = list(rule["nearby"])
     for _ in range(12):
         for index, station in enumerate(stations):
             outcome = yield from ensure_station(state, station, anchors=stations[:index])
-            if not outcome.done:
+            if not outcome.ok:
                 return outcome
         missing = [(k, n) for k, n in rule["uses"].items() if state.inventory[k] < n]
         if missing:
             outcome = yield from obtain(state, *missing[0])
-            if not outcome.done:
+            if not outcome.ok:
                 return outcome
             continue
         if shortest_path(state, lambda c: stations_near(state, c, stations), max_cost=STATION_SEARCH_COST) is None:
@@ -246,33 +232,34 @@ def make_with_prerequisites(state: PrivilegedState, item: str) -> Behaviour:
     return failed(f"could not gather what {item} needs")
 
 
-def ensure_station(state: PrivilegedState, station: str, anchors: list[str]) -> Behaviour:
+def ensure_station(state: PrivilegedState, station: str, anchors: list[str]) -> Executor:
     """Have `station` within reach, in one 3x3 square with the `anchors` stations; build it if not."""
     group = anchors + [station]
     if shortest_path(state, lambda c: stations_near(state, c, group), max_cost=STATION_SEARCH_COST) is not None:
-        return DONE
+        return done()
     for material, n in PLACE[station]["uses"].items():
         outcome = yield from obtain(state, material, n)
-        if not outcome.done:
+        if not outcome.ok:
             return outcome
     if anchors:
         outcome = yield from go_to(state, lambda c: stations_near(state, c, anchors), " and ".join(anchors))
-        if not outcome.done:
+        if not outcome.ok:
             return outcome
     return (yield from place(state, station))
 
 
 # --- fighting, eating, resting --------------------------------------------------------------
 def defeat(state: PrivilegedState, kind: str, count: int = 1, max_steps: int = 600, wait_steps: int = 60,
-           retreat_health: int = 2) -> Behaviour:
+           retreat_health: int = 2) -> Executor:
     """Approach the nearest `kind` and hit it until `count` of them are defeated (cows are eaten)."""
-    achievement = DEFEAT_ACHIEVEMENT[kind]
+    mob = VOCABULARY.mobs[kind]
+    achievement = mob.achievement
     target = state.achievements[achievement] + count
     waited = 0
     for _ in range(max_steps):
         if state.achievements[achievement] >= target:
-            return DONE
-        mobs = state.mobs(MOB_CLASSES[kind])
+            return done()
+        mobs = state.mobs(mob.object_class)
         if not mobs:
             if waited >= wait_steps:
                 return failed(f"no {kind} left to defeat")
@@ -311,11 +298,11 @@ def retreat_action(state: PrivilegedState, threats: set[Cell]) -> int | None:
 
 def hostiles_within(state: PrivilegedState, distance: int) -> set[Cell]:
     px, py = state.position
-    return {(int(m.pos[0]), int(m.pos[1])) for m in state.mobs((objects.Zombie, objects.Skeleton))
+    return {(int(m.pos[0]), int(m.pos[1])) for m in state.mobs(VOCABULARY.hostile_classes)
             if abs(m.pos[0] - px) + abs(m.pos[1] - py) <= distance}
 
 
-def sleep_until_rested(state: PrivilegedState, max_steps: int = 400, clear_distance: int = 6) -> Behaviour:
+def sleep_until_rested(state: PrivilegedState, max_steps: int = 400, clear_distance: int = 6) -> Executor:
     """Sleep until the game wakes the player with full energy.
 
     A zombie hits a sleeper for 7 instead of 2, so hostiles this close are fought first,
@@ -324,7 +311,7 @@ def sleep_until_rested(state: PrivilegedState, max_steps: int = 400, clear_dista
     before = state.achievements["wake_up"]
     for _ in range(max_steps):
         if state.achievements["wake_up"] > before:
-            return DONE
+            return done()
         threats = hostiles_within(state, clear_distance)
         if threats and not state.sleeping:
             yield next_attack_action(state, threats)
@@ -335,7 +322,7 @@ def sleep_until_rested(state: PrivilegedState, max_steps: int = 400, clear_dista
     return failed(f"did not wake up rested in {max_steps} steps")
 
 
-def survive(state: PrivilegedState, steps: int, guard_distance: int = 3) -> Behaviour:
+def survive(state: PrivilegedState, steps: int, guard_distance: int = 3) -> Executor:
     """Stay alive for `steps` steps: fight hostiles that come close, drink and eat when low."""
     end = state.step + steps
     while state.step < end:
@@ -348,10 +335,10 @@ def survive(state: PrivilegedState, steps: int, guard_distance: int = 3) -> Beha
             yield from defeat(state, "cow", max_steps=min(40, end - state.step), wait_steps=0)
         else:
             yield NOOP
-    return DONE
+    return done()
 
 
-def explore(state: PrivilegedState, distance: int = 8, max_steps: int = 40) -> Behaviour:
+def explore(state: PrivilegedState, distance: int = 8, max_steps: int = 40) -> Executor:
     """Walk to a reachable cell about `distance` away, in a direction that changes with time and place.
 
     The choice uses a hash of the position and step, never the world's RNG, so exploring does

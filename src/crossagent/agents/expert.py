@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from crafter import objects
 
-from crossagent.agents.expert import behaviours as b
+from crossagent.actions import behaviours as b
+from crossagent.actions.executor import Executor, Stop, done, failed
 from crossagent.envs.crafter_env import Observation
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.tasks.predicates import Achieve, AllOf, Gain, Predicate, Reach, Survive
@@ -14,7 +15,7 @@ MAX_REPLANS = 8
 NEED_THRESHOLD = 2  # drink/food at or below this (energy one below) interrupts the plan
 
 
-def plan_for(state: PrivilegedState, goal: Predicate) -> b.Behaviour:
+def plan_for(state: PrivilegedState, goal: Predicate) -> Executor:
     """The behaviour that makes `goal` true from the current state."""
     if isinstance(goal, Gain):
         return b.obtain(state, goal.item, state.inventory[goal.item] + goal.amount)
@@ -30,11 +31,11 @@ def plan_for(state: PrivilegedState, goal: Predicate) -> b.Behaviour:
     raise ValueError(f"the expert has no plan for {goal!r}")
 
 
-def achieve(state: PrivilegedState, name: str, count: int = 1) -> b.Behaviour:
+def achieve(state: PrivilegedState, name: str, count: int = 1) -> Executor:
     target = state.achievements[name] + count
     for _ in range(count + 2):
         if state.achievements[name] >= target:
-            return b.DONE
+            return done()
         kind, _, what = name.partition("_")
         if name.startswith("defeat_"):
             return (yield from b.defeat(state, what, target - state.achievements[name]))
@@ -49,58 +50,58 @@ def achieve(state: PrivilegedState, name: str, count: int = 1) -> b.Behaviour:
         elif kind == "collect":
             outcome = yield from b.obtain(state, what, state.inventory[what] + 1)
         elif kind == "place":
-            outcome = b.DONE
+            outcome = done()
             for item, n in b.PLACE[what]["uses"].items():
                 outcome = yield from b.obtain(state, item, n)
-                if not outcome.done:
+                if not outcome.ok:
                     break
-            if outcome.done:
+            if outcome.ok:
                 outcome = yield from b.place(state, what)
         elif kind == "make":
             outcome = yield from b.make_with_prerequisites(state, what)
         else:
-            return b.failed(f"the expert has no plan for achievement {name}")
-        if not outcome.done:
+            return failed(f"the expert has no plan for achievement {name}")
+        if not outcome.ok:
             return outcome
-    return b.DONE if state.achievements[name] >= target else b.failed(f"{name} not achieved")
+    return done() if state.achievements[name] >= target else failed(f"{name} not achieved")
 
 
-def eat_plant(state: PrivilegedState) -> b.Behaviour:
+def eat_plant(state: PrivilegedState) -> Executor:
     """Plant a sapling, guard it until ripe, eat it."""
     plants = [p for p in state.world.objects if isinstance(p, objects.Plant)]
     if not plants:
         outcome = yield from achieve(state, "place_plant")
-        if not outcome.done:
+        if not outcome.ok:
             return outcome
         plants = [p for p in state.world.objects if isinstance(p, objects.Plant)]
     plant = min(plants, key=lambda p: state.player.distance(p))
     cell = (int(plant.pos[0]), int(plant.pos[1]))
     for _ in range(800):
         if plant.removed:
-            return b.failed("the plant was destroyed")
+            return failed("the plant was destroyed")
         if plant.ripe:
             outcome = yield from b.go_to(state, b.adjacent_to({cell}), "the plant")
-            if not outcome.done:
+            if not outcome.ok:
                 return outcome
             yield from b.face(state, cell)
             yield b.DO
-            return b.DONE
+            return done()
         threats = b.hostiles_within(state, 3)
         yield b.next_attack_action(state, threats) if threats else b.NOOP
-    return b.failed("the plant did not ripen")
+    return failed("the plant did not ripen")
 
 
-def all_of(state: PrivilegedState, parts: tuple[Predicate, ...]) -> b.Behaviour:
+def all_of(state: PrivilegedState, parts: tuple[Predicate, ...]) -> Executor:
     """Pursue each part in turn; a part that fails is skipped so the others still get a chance."""
-    last = b.DONE
+    last = done()
     for part in parts:
         outcome = yield from plan_for(state, part)
-        if not outcome.done:
+        if not outcome.ok:
             last = outcome
     return last
 
 
-def needs_care(state: PrivilegedState) -> b.Behaviour | None:
+def needs_care(state: PrivilegedState) -> Executor | None:
     """A behaviour that restores a vital running out (drink, food, energy), or None."""
     if state.inventory["drink"] <= NEED_THRESHOLD and b.cells_of(state, "water"):
         return b.collect(state, "water")
@@ -122,10 +123,10 @@ class ExpertAgent:
 
     def __init__(self) -> None:
         self._task: Task | None = None
-        self._plan: b.Behaviour | None = None
-        self._care: b.Behaviour | None = None
+        self._plan: Executor | None = None
+        self._care: Executor | None = None
         self._replans = 0
-        self.last_outcome: b.Outcome | None = None
+        self.last_outcome: Stop | None = None
 
     def reset(self, task: Task, seed: int) -> None:
         self._task = task
