@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from crossagent.arguments import output_dir, output_file, positive_int
 from crossagent.bench.crafter_score import CRAFTER_SUITE, format_score, run_crafter_score, write_score
 from crossagent.bench.metrics import summaries_from_store
 from crossagent.bench.replay import replay
@@ -25,15 +26,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--suite", default="mini",
                        help="'mini', 'full', a category name, or comma-separated task ids (default: mini)")
     bench.add_argument("--suite-file", help="suite JSON file to use instead of the packaged one")
-    bench.add_argument("--trials", type=int, default=3, help="trials (dynamics seeds) per task (default: 3)")
-    bench.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all CPUs)")
-    bench.add_argument("--out", required=True, type=Path, help=f"results directory (holds {RESULTS_FILE})")
+    bench.add_argument("--trials", type=positive_int, default=3, help="trials (dynamics seeds) per task (default: 3)")
+    bench.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                       help="worker processes (default: all CPUs)")
+    bench.add_argument("--out", required=True, type=output_dir, help=f"results directory (holds {RESULTS_FILE})")
     bench.add_argument("--retry-errors", action="store_true", help="run again the stored episodes that raised")
     bench.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
     bench.set_defaults(run=run_bench)
 
     report = commands.add_parser("report", help="re-render the summary files from a results directory")
-    report.add_argument("--out", required=True, type=Path, help=f"results directory (holds {RESULTS_FILE})")
+    report.add_argument("--out", required=True, type=output_dir, help=f"results directory (holds {RESULTS_FILE})")
     report.add_argument("--suite", help="only this stored suite name (default: every task suite stored)")
     report.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
     report.set_defaults(run=run_report)
@@ -43,7 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     replay_parser.add_argument("--agent", required=True)
     replay_parser.add_argument("--task", required=True, help="task id")
     replay_parser.add_argument("--trial", required=True, type=int)
-    replay_parser.add_argument("--out", required=True, type=Path, help="GIF file to write")
+    replay_parser.add_argument("--out", required=True, type=output_file, help="GIF file to write")
     replay_parser.add_argument("--suite", help="stored suite name, when the episode is stored for several")
     replay_parser.add_argument("--suite-file", help="suite JSON file the episode's task comes from")
     replay_parser.add_argument("--size", type=int, default=256, help="frame side in pixels (default: 256)")
@@ -52,9 +54,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     score = commands.add_parser("crafter-score", help="the standard Crafter score over default episodes")
     score.add_argument("--agent", required=True)
-    score.add_argument("--episodes", type=int, default=10, help="episodes, on world seeds 0..N-1 (default: 10)")
-    score.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    score.add_argument("--out", required=True, type=Path, help=f"results directory (holds {RESULTS_FILE})")
+    score.add_argument("--episodes", type=positive_int, default=10,
+                       help="episodes, on world seeds 0..N-1 (default: 10)")
+    score.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1)
+    score.add_argument("--out", required=True, type=output_dir, help=f"results directory (holds {RESULTS_FILE})")
     score.add_argument("--json", action="store_true", help="print the JSON result instead of the text")
     score.set_defaults(run=run_score)
 

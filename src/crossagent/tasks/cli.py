@@ -8,6 +8,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from crossagent.arguments import output_dir, output_file, positive_int
 from crossagent.tasks.generate import candidate_tasks, finalize
 from crossagent.tasks.suite import load_suite, packaged_suite_path
 from crossagent.tasks.task import CATEGORIES, DIFFICULTIES
@@ -31,13 +32,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate = actions.add_parser("validate", help="run the expert on tasks; fail if it cannot solve one")
     validate.add_argument("--suite", default="full")
     validate.add_argument("--suite-file")
-    validate.add_argument("--workers", type=int, default=2)
-    validate.add_argument("--out", help="results file directory (default: a temporary one)")
+    validate.add_argument("--workers", type=positive_int, default=2)
+    validate.add_argument("--out", type=output_dir, help="results file directory (default: a temporary one)")
     validate.set_defaults(run=_validate)
 
     generate = actions.add_parser("generate", help="expand the spec, keep what the expert solves, write the suite")
-    generate.add_argument("--out", default=str(packaged_suite_path()), help="suite file to write")
-    generate.add_argument("--workers", type=int, default=2)
+    generate.add_argument("--out", type=output_file, default=str(packaged_suite_path()), help="suite file to write")
+    generate.add_argument("--workers", type=positive_int, default=2)
     generate.add_argument("--work-dir", default="runs/suite-generation", help="resumable validation results")
     generate.set_defaults(run=_generate)
 
