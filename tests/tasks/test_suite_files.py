@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from crossagent.agents import registry
+from crossagent.agents.random_agent import RandomAgent
 from crossagent.cli import main
 from crossagent.tasks.suite import load_suite, suite_from_dict
 
@@ -102,3 +104,15 @@ def test_validate_fails_and_names_a_task_the_expert_cannot_solve(tmp_path, capsy
     assert code == 1
     assert "validated 2 tasks: expert solved 1" in out and "UNSOLVED embodied.impossible" in out
 
+
+class ExplodingAgent(RandomAgent):
+    def act(self, observation, state):
+        raise RuntimeError("the expert exploded")
+
+
+def test_validate_prints_why_a_task_raised(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(registry.AGENTS, "expert", ExplodingAgent)  # one worker: it runs in this process
+    path = write_suite(tmp_path, [GOOD_TASK])
+    code = main(["tasks", "validate", "--suite-file", str(path), "--workers", "1", "--out", str(tmp_path)])
+    assert code == 1
+    assert f"ERROR {GOOD_TASK['id']}: RuntimeError: the expert exploded" in capsys.readouterr().out

@@ -18,6 +18,7 @@ from crossagent.bench.runner import run_benchmark
 from crossagent.tasks.suite import load_suite
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
+EPISODES_RAISED = 1  # the run finished, but some episodes raised: their results are failures, not measurements
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -77,14 +78,24 @@ def run_bench(args: argparse.Namespace) -> int:
     planned = {(task.id, trial) for task in tasks for trial in range(args.trials)}
     with ResultsStore(args.out / RESULTS_FILE) as store:
         summaries = summaries_from_store(store, {suite.name}, planned)
+        raised = sorted((row for row in store.episodes(args.agent, suite.name)
+                         if row.error is not None and (row.task_id, row.trial) in planned),
+                        key=lambda row: (row.task_id, row.trial))
     paths = write_report(summaries, args.out)
     if args.json:
         print(json.dumps(summary_json(summaries), indent=1))
+    else:
+        print(format_table(summaries))
+        print(f"\n{run.ran} episodes run ({run.errors} raised), {run.skipped} already stored; "
+              f"wrote {', '.join(str(p) for p in paths.values())}")
+    if not raised:
         return 0
-    print(format_table(summaries))
-    print(f"\n{run.ran} episodes run ({run.errors} raised), {run.skipped} already stored; "
-          f"wrote {', '.join(str(p) for p in paths.values())}")
-    return 0
+    first = raised[0]
+    print(f"crossagent bench: error: {len(raised)} of {len(planned)} episodes raised and count as failures; "
+          f"first: task {first.task_id!r} trial {first.trial}: {first.exception_line}\n"
+          f"Fix the cause, then rerun with --retry-errors (tracebacks: the error column of {args.out / RESULTS_FILE})",
+          file=sys.stderr)
+    return EPISODES_RAISED
 
 
 def run_report(args: argparse.Namespace) -> int:
