@@ -4,6 +4,8 @@ import json
 import imageio.v3 as iio
 import pytest
 
+from crossagent.agents import registry
+from crossagent.agents.random_agent import RandomAgent
 from crossagent.bench import cli
 from crossagent.bench.results_store import ResultsStore
 
@@ -52,6 +54,25 @@ def test_bench_names_bad_selections(tmp_path, suite_file):
         run_cli("bench", "--agent", "random", "--suite", "craft", "--suite-file", suite_file, "--out", tmp_path)
     with pytest.raises(FileNotFoundError):
         run_cli("report", "--out", tmp_path / "empty")
+
+
+class CrashOnWood(RandomAgent):
+    def reset(self, task, seed):
+        if task.id.startswith("wood"):
+            raise RuntimeError(f"agent exploded on {task.id}")
+        super().reset(task, seed)
+
+
+def test_bench_exits_non_zero_and_says_so_when_episodes_raised(tmp_path, suite_file, capsys, monkeypatch):
+    monkeypatch.setitem(registry.AGENTS, "crashy", CrashOnWood)  # one worker: it runs in this process
+    command = ("bench", "--agent", "crashy", "--suite", "full", "--suite-file", suite_file, "--trials", 1,
+               "--workers", 1, "--out", tmp_path)
+    assert run_cli(*command) == 1
+    err = capsys.readouterr().err
+    assert "2 of 4 episodes raised" in err and "task 'wood-0' trial 0: RuntimeError: agent exploded on wood-0" in err
+    assert "--retry-errors" in err
+    assert run_cli(*command, "--json") == 1  # the stored errors still count when nothing runs
+    assert "2 of 4 episodes raised" in capsys.readouterr().err
 
 
 def test_crafter_score_command(tmp_path, capsys):

@@ -119,13 +119,11 @@ def test_unknown_agent_and_empty_task_list_are_refused(tmp_path, tiny_tasks):
 def test_a_crashing_env_is_stored_and_the_run_goes_on(tmp_path, tiny_tasks):
     from dataclasses import replace
 
-    from crossagent.envs.start_state import Block, StartState
-
-    broken = replace(tiny_tasks[0], id="off-the-map", start=StartState(blocks=(Block("stone", 99, 0),)))
+    broken = replace(tiny_tasks[0], id="bad-seed", world_seed=2**70)  # a suite file would refuse it
     run = run_benchmark("random", [broken, *tiny_tasks[1:]], trials=1, workers=2, store_path=tmp_path / "r.sqlite",
                         suite_name="tiny", progress=False)
     assert run.errors == 1 and run.ran == len(tiny_tasks)
     with ResultsStore(tmp_path / "r.sqlite") as store:
         crashed = [row for row in store.episodes() if row.error is not None]
-    assert [row.task_id for row in crashed] == ["off-the-map"]
-    assert "outside the (64, 64) world" in crashed[0].error
+    assert [row.task_id for row in crashed] == ["bad-seed"]
+    assert "Seed must be between 0 and 2**32 - 1" in crashed[0].error

@@ -48,8 +48,11 @@ def test_image_and_text_can_be_switched_off():
     ({"mobs": [["dragon", 1, 1]]}, "unknown mob 'dragon'"),
     ({"mobs": [["cow", 0, 0]]}, "is the player's cell"),
     ({"daylight": "twilight"}, "start.daylight: 'twilight'"),
+    ({"daylight": ["day"]}, "start.daylight: ['day']"),
     ({"weather": "rain"}, "unknown field(s) weather"),
-    ({"blocks": [["tree", 1]]}, "start: malformed entry"),
+    ({"blocks": [["tree", 1]]}, "start.blocks[0]: expected [material, dx, dy], got ['tree', 1]"),
+    ({"mobs": {"cow": [1, 1]}}, "start.mobs: expected a list of [kind, dx, dy]"),
+    ({"clear_hostiles_within": -1}, "start.clear_hostiles_within: -1 is not a non-negative integer"),
 ])
 def test_bad_start_states_are_rejected_with_the_field_named(start, message):
     with pytest.raises(ValueError, match=None) as error:
@@ -57,10 +60,13 @@ def test_bad_start_states_are_rejected_with_the_field_named(start, message):
     assert message in str(error.value)
 
 
-def test_edits_outside_the_world_are_rejected():
-    env = CrafterEnv()
-    with pytest.raises(ValueError, match="outside the"):
-        env.reset(seed=0, options={"start": StartState(blocks=(Block("stone", 40, 0),))})
+def test_edits_outside_the_world_are_rejected_when_built():
+    with pytest.raises(ValueError, match=r"start.blocks: stone at \(32, 0\) is outside the 64x64 world "
+                                         r"\(from the spawn, dx runs -32..31, dy -32..31\)"):
+        StartState(blocks=(Block("stone", 32, 0),))
+    with pytest.raises(ValueError, match=r"start.player_offset: the player at \(0, -33\) is outside"):
+        StartState(player_offset=(0, -33))
+    StartState(blocks=(Block("stone", 31, -32),))  # the world's corner cell
 
 
 def test_unknown_reset_options_and_bad_actions_are_rejected():

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from crossagent.agents import registry
+from crossagent.agents.random_agent import RandomAgent
 from crossagent.cli import main
 from crossagent.tasks.suite import load_suite, suite_from_dict
 
@@ -32,10 +34,20 @@ def test_a_suite_round_trips(tmp_path):
     ({"category": "cooking"}, "category: 'cooking' is not one of embodied, craft, combat"),
     ({"paraphrases": ["only one"]}, "paraphrases: must be a list of at least 2"),
     ({"budget": 0}, "budget: 0 is not a positive integer"),
-    ({"world_seed": "seven"}, "world_seed: 'seven' is not a non-negative integer"),
+    ({"world_seed": "seven"}, f"world_seed: 'seven' is not an integer in 0..{2**32 - 1}"),
     ({"success": {"kind": "gain", "item": "gold"}}, "success.item: 'gold'"),
     ({"start": {"inventory": {"wood": -1}}}, "start.inventory.wood: -1"),
     ({"colour": "blue"}, "unknown field(s) colour"),
+    ({"budget": True}, "budget: True is not a positive integer"),
+    ({"world_seed": 2**70}, f"world_seed: {2**70} is not an integer in 0..{2**32 - 1}"),
+    ({"start": {"blocks": [["stone", 500, 500]]}}, "start.blocks: stone at (500, 500) is outside the 64x64 world"),
+    ({"start": {"blocks": [["tree", "1", 0]]}}, "start.blocks: tree at ('1', 0): offsets must be integers"),
+    ({"start": {"player_offset": [0]}}, "start.player_offset: expected [dx, dy], got [0]"),
+    ({"start": {"inventory": {"wood": True}}}, "start.inventory.wood: True is not an integer in 0..9"),
+    ({"success": {"kind": "gain", "item": "wood", "colour": "red"}},
+     "success: unknown field(s) colour for kind 'gain' (known: item, amount)"),
+    ({"success": {"kind": "all", "of": [{"kind": "reach", "material": "water", "amount": 2}]}},
+     "success.of[0]: unknown field(s) amount for kind 'reach' (known: material)"),
 ])
 def test_malformed_tasks_name_the_task_and_field(tmp_path, change, message):
     path = write_suite(tmp_path, [{**GOOD_TASK, **change}])
@@ -56,6 +68,13 @@ def test_missing_fields_and_files_and_json_errors(tmp_path):
     broken.write_text('{"name": "x",\n "tasks": [}')
     with pytest.raises(ValueError, match=r"not valid JSON \(line 2"):
         load_suite(broken)
+
+
+def test_a_suite_file_that_is_a_directory_is_named(tmp_path, capsys):
+    with pytest.raises(ValueError, match=f"task suite file {tmp_path} is a directory"):
+        load_suite(tmp_path)
+    assert main(["tasks", "list", "--suite-file", str(tmp_path)]) == 2
+    assert f"task suite file {tmp_path} is a directory" in capsys.readouterr().err
 
 
 def test_duplicate_ids_and_unknown_mini_ids_are_rejected(tmp_path):
@@ -84,3 +103,16 @@ def test_validate_fails_and_names_a_task_the_expert_cannot_solve(tmp_path, capsy
     out = capsys.readouterr().out
     assert code == 1
     assert "validated 2 tasks: expert solved 1" in out and "UNSOLVED embodied.impossible" in out
+
+
+class ExplodingAgent(RandomAgent):
+    def act(self, observation, state):
+        raise RuntimeError("the expert exploded")
+
+
+def test_validate_prints_why_a_task_raised(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(registry.AGENTS, "expert", ExplodingAgent)  # one worker: it runs in this process
+    path = write_suite(tmp_path, [GOOD_TASK])
+    code = main(["tasks", "validate", "--suite-file", str(path), "--workers", "1", "--out", str(tmp_path)])
+    assert code == 1
+    assert f"ERROR {GOOD_TASK['id']}: RuntimeError: the expert exploded" in capsys.readouterr().out

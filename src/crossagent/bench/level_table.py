@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from crossagent.actions.levels import LEVELS
+from crossagent.arguments import output_dir, positive_int
 from crossagent.bench.metrics import Summary, summaries_from_store
 from crossagent.bench.report import asr_cell, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
@@ -23,9 +24,9 @@ TABLE_FILE = "level_table.md"
 def register(commands: argparse._SubParsersAction) -> None:
     table = commands.add_parser("level-table", help="run oracle:LEVEL for every level and tabulate ASR per category")
     table.add_argument("--suite", default="full", help="'mini', 'full', a category, or task ids (default: full)")
-    table.add_argument("--trials", type=int, default=3)
-    table.add_argument("--workers", type=int, default=2)
-    table.add_argument("--out", type=Path, default=Path("runs/oracle"))
+    table.add_argument("--trials", type=positive_int, default=3)
+    table.add_argument("--workers", type=positive_int, default=2)
+    table.add_argument("--out", type=output_dir, default=Path("runs/oracle"))
     table.set_defaults(run=run_level_table)
 
 

@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from crossagent.arguments import output_dir, positive_int
 from crossagent.agents.level_agent import MODES, LevelAgent
 from crossagent.agents.model_policy import ModelPolicy
 from crossagent.bench.episode import Episode, make_env
@@ -46,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--suite", default="mini",
                         help=f"'mini' (default), '{HELDOUT}' (tasks GRPO never trains on), 'full', a category, "
                              "or comma-separated task ids")
-    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--trials", type=positive_int, default=3)
     parser.add_argument("--slots", type=int, default=16, help="episodes run side by side (the generate batch)")
     parser.add_argument("--requery-every", type=int, default=4, help="fast/dynamic: re-query after k steps")
     parser.add_argument("--history", type=int, default=3, help="turns of history in the prompt")
@@ -55,7 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--temperature", type=float, default=0.4,
                         help="sampling temperature (CrossAgent evaluates at 0.4); 0: greedy")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="as GRPO's default, so its replies are not cut")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=output_dir, required=True)
     parser.set_defaults(run=run_eval_model)
 
 

@@ -105,6 +105,11 @@ class EpisodeRow:
     error: str | None = None  # the traceback when the episode raised; such an episode counts as a failure
     finished_at: str = ""
 
+    @property
+    def exception_line(self) -> str:
+        """The traceback's last line, e.g. `ValueError: ...`; empty when the episode did not raise."""
+        return self.error.strip().splitlines()[-1] if self.error else ""
+
 
 class ResultsStore:
     """Open (or create) a results file; use as a context manager or call close()."""

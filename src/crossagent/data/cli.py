@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from crossagent.arguments import output_dir, positive_int
 from crossagent.data.builders import BuildConfig, build_dataset
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, episodes_of, load_trajectories,
                                        read_manifest, record)
@@ -33,10 +34,10 @@ def register(subparsers) -> None:
     rec.add_argument("--agent", default="expert")
     rec.add_argument("--suite", default=None, help="suite file (default: the packaged suite)")
     rec.add_argument("--split", choices=SPLITS, default="train")
-    rec.add_argument("--per-category", type=int, default=None, help="N tasks of each category, spread over its templates")
-    rec.add_argument("--trials", type=int, default=1)
-    rec.add_argument("--out", required=True)
-    rec.add_argument("--workers", type=int, default=1)
+    rec.add_argument("--per-category", type=positive_int, default=None, help="N tasks of each category, spread over its templates")
+    rec.add_argument("--trials", type=positive_int, default=1)
+    rec.add_argument("--out", required=True, type=output_dir)
+    rec.add_argument("--workers", type=positive_int, default=1)
     rec.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
     rec.add_argument("--shard-episodes", type=int, default=DEFAULT_SHARD_EPISODES)
     rec.add_argument("--keep-failed", action="store_true", help="also store unsuccessful episodes")
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
     lab.add_argument("--formats", default=",".join(OUTPUT_FORMATS), help="comma-separated output formats")
     lab.add_argument("--mix", default="uniform",
                      help="all-in-one mix: FORMAT=WEIGHT,... or `uniform` over --formats, or `none`")
-    lab.add_argument("--out", required=True)
+    lab.add_argument("--out", required=True, type=output_dir)
     lab.add_argument("--history", type=int, default=DEFAULT_HISTORY)
     lab.add_argument("--observe", default="image", choices=OBSERVES,
                      help="what the model reads: the image, the text view, or both")

@@ -8,10 +8,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from crossagent.arguments import output_dir, output_file, positive_int
 from crossagent.tasks.generate import candidate_tasks, finalize
 from crossagent.tasks.suite import load_suite, packaged_suite_path
 from crossagent.tasks.task import CATEGORIES, DIFFICULTIES
-from crossagent.tasks.validate import expert_steps
+from crossagent.tasks.validate import expert_runs, expert_steps, solved_steps
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,13 +32,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     validate = actions.add_parser("validate", help="run the expert on tasks; fail if it cannot solve one")
     validate.add_argument("--suite", default="full")
     validate.add_argument("--suite-file")
-    validate.add_argument("--workers", type=int, default=2)
-    validate.add_argument("--out", help="results file directory (default: a temporary one)")
+    validate.add_argument("--workers", type=positive_int, default=2)
+    validate.add_argument("--out", type=output_dir, help="results file directory (default: a temporary one)")
     validate.set_defaults(run=_validate)
 
     generate = actions.add_parser("generate", help="expand the spec, keep what the expert solves, write the suite")
-    generate.add_argument("--out", default=str(packaged_suite_path()), help="suite file to write")
-    generate.add_argument("--workers", type=int, default=2)
+    generate.add_argument("--out", type=output_file, default=str(packaged_suite_path()), help="suite file to write")
+    generate.add_argument("--workers", type=positive_int, default=2)
     generate.add_argument("--work-dir", default="runs/suite-generation", help="resumable validation results")
     generate.set_defaults(run=_generate)
 
@@ -76,11 +77,11 @@ def _validate(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         store = Path(args.out or scratch) / "validation.sqlite"
         store.parent.mkdir(parents=True, exist_ok=True)
-        steps = expert_steps(tasks, store, args.workers)
-    unsolved = [task.id for task in tasks if steps.get(task.id) is None]
+        runs = expert_runs(tasks, store, args.workers)
+    unsolved = [runs[task.id] for task in tasks if solved_steps(runs[task.id]) is None]
     print(f"validated {len(tasks)} tasks: expert solved {len(tasks) - len(unsolved)}")
-    for task_id in unsolved:
-        print(f"  UNSOLVED {task_id}")
+    for row in unsolved:
+        print(f"  ERROR {row.task_id}: {row.exception_line}" if row.error else f"  UNSOLVED {row.task_id}")
     return 1 if unsolved else 0
 
 

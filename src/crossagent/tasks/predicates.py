@@ -8,6 +8,7 @@ from typing import Protocol
 import crafter
 
 from crossagent.envs.privileged_state import PrivilegedState, Progress
+from crossagent.envs.start_state import is_int
 
 ITEMS = tuple(crafter.constants.items)
 ACHIEVEMENTS = tuple(crafter.constants.achievements)
@@ -85,12 +86,23 @@ class AllOf:
         return {"kind": "all", "of": [part.to_dict() for part in self.parts]}
 
 
+# The fields each kind of predicate takes, besides `kind`.
+FIELDS = {"gain": ("item", "amount"), "achieve": ("name", "count"), "reach": ("material",), "survive": ("steps",),
+          "all": ("of",)}
+
+
 def predicate_from_dict(data: dict, where: str = "success") -> Predicate:
     """Build a predicate, or raise ValueError naming the field and the problem."""
     if not isinstance(data, dict) or "kind" not in data:
         raise ValueError(f"{where}: expected an object with a 'kind' field, got {data!r}")
     kind = data["kind"]
+    if not isinstance(kind, str) or kind not in FIELDS:
+        raise ValueError(f"{where}.kind: unknown predicate kind {kind!r} (known: {', '.join(FIELDS)})")
     fields = {k: v for k, v in data.items() if k != "kind"}
+    unknown = set(fields) - set(FIELDS[kind])
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))} for kind {kind!r} "
+                         f"(known: {', '.join(FIELDS[kind])})")
 
     def need(name: str, allowed: tuple | None = None, integer: bool = False):
         if name not in fields:
@@ -98,7 +110,7 @@ def predicate_from_dict(data: dict, where: str = "success") -> Predicate:
         value = fields[name]
         if allowed is not None and value not in allowed:
             raise ValueError(f"{where}.{name}: {value!r} is not one of {', '.join(allowed)}")
-        if integer and (not isinstance(value, int) or value < 1):
+        if integer and (not is_int(value) or value < 1):
             raise ValueError(f"{where}.{name}: {value!r} is not a positive integer")
         return value
 
@@ -110,9 +122,7 @@ def predicate_from_dict(data: dict, where: str = "success") -> Predicate:
         return Reach(need("material", MATERIALS))
     if kind == "survive":
         return Survive(need("steps", integer=True))
-    if kind == "all":
-        parts = need("of")
-        if not isinstance(parts, list) or not parts:
-            raise ValueError(f"{where}.of: expected a non-empty list of predicates")
-        return AllOf(tuple(predicate_from_dict(p, f"{where}.of[{i}]") for i, p in enumerate(parts)))
-    raise ValueError(f"{where}.kind: unknown predicate kind {kind!r} (known: gain, achieve, reach, survive, all)")
+    parts = need("of")
+    if not isinstance(parts, list) or not parts:
+        raise ValueError(f"{where}.of: expected a non-empty list of predicates")
+    return AllOf(tuple(predicate_from_dict(p, f"{where}.of[{i}]") for i, p in enumerate(parts)))

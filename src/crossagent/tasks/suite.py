@@ -71,6 +71,8 @@ def load_suite(path: str | Path | None = None) -> TaskSuite:
     path = Path(path) if path is not None else packaged_suite_path()
     if not path.exists():
         raise FileNotFoundError(f"task suite file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"task suite file {path} is a directory, not a suite JSON file")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crossagent.envs.start_state import StartState
+from crossagent.envs.start_state import StartState, is_int
 from crossagent.tasks.predicates import Predicate, predicate_from_dict
 
 CATEGORIES = ("embodied", "craft", "combat")
 DIFFICULTIES = ("easy", "medium", "hard")
+WORLD_SEED_LIMIT = 2**32  # crafter generates the world with numpy's RandomState, which takes seeds below this
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,13 @@ class Task:
         paraphrases = data["paraphrases"]
         if not isinstance(paraphrases, list) or len(paraphrases) < 2 or not all(isinstance(p, str) and p for p in paraphrases):
             raise ValueError("paraphrases: must be a list of at least 2 non-empty strings")
-        for name in ("world_seed", "budget"):
-            if not isinstance(data[name], int) or data[name] < 0 or (name == "budget" and data[name] == 0):
-                raise ValueError(f"{name}: {data[name]!r} is not a {'positive' if name == 'budget' else 'non-negative'} integer")
+        world_seed = data["world_seed"]
+        if not is_int(world_seed) or not 0 <= world_seed < WORLD_SEED_LIMIT:
+            raise ValueError(f"world_seed: {world_seed!r} is not an integer in 0..{WORLD_SEED_LIMIT - 1}")
+        if not is_int(data["budget"]) or data["budget"] < 1:
+            raise ValueError(f"budget: {data['budget']!r} is not a positive integer")
         expert_steps = data.get("expert_steps")
-        if expert_steps is not None and (not isinstance(expert_steps, int) or expert_steps < 0):
+        if expert_steps is not None and (not is_int(expert_steps) or expert_steps < 0):
             raise ValueError(f"expert_steps: {expert_steps!r} is not a non-negative integer or null")
         if not isinstance(data["start"], dict):
             raise ValueError("start: expected an object")
@@ -84,7 +87,7 @@ class Task:
             category=data["category"],
             instruction=data["instruction"],
             paraphrases=tuple(paraphrases),
-            world_seed=data["world_seed"],
+            world_seed=world_seed,
             start=StartState.from_dict(data["start"]),
             budget=data["budget"],
             success=predicate_from_dict(data["success"]),

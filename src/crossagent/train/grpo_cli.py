@@ -21,6 +21,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
+from crossagent.arguments import output_dir
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, GRPOConfig, plot_learning_curves,
                                   train)
@@ -34,7 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                               "(evaluate it with eval-model)")
     parser.add_argument("--plot", action="store_true", help=f"render --out/{CURVES_PNG} from --out/{LOG_CSV}")
     parser.add_argument("--model", help="checkpoint directory of the SFT model to train")
-    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    parser.add_argument("--out", type=output_dir, required=True, help="run directory")
     hints = typing.get_type_hints(GRPOConfig)
     for config_field in dataclasses.fields(GRPOConfig):
         if config_field.name in RENAMED:

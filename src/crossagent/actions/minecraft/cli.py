@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from crossagent.actions.minecraft.vpt import convert_vpt_file
+from crossagent.arguments import output_file
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -14,7 +15,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="mc_command", required=True)
     convert = actions.add_parser("convert-vpt", help="VPT jsonl frames -> env actions and text actions")
     convert.add_argument("file", help="a VPT recording's .jsonl")
-    convert.add_argument("--out", help="write JSON lines here instead of printing")
+    convert.add_argument("--out", type=output_file, help="write JSON lines here instead of printing")
     convert.add_argument("--text-only", action="store_true", help="print only the `Action:` lines")
     convert.set_defaults(run=_convert)
 
