@@ -22,8 +22,8 @@ import typing
 from pathlib import Path
 
 from crossagent.bench.level_shares import plot_level_shares
-from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, GRPOConfig, plot_learning_curves,
-                                  train)
+from crossagent.train.grpo import GRPOConfig, train
+from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, plot_learning_curves
 
 # Fields with a flag of another name, or set by the sub-command itself.
 RENAMED = {"model": "--model", "output_dir": "--out"}
