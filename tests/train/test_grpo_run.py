@@ -326,6 +326,8 @@ def test_cli_flags_cover_the_config():
     grpo_cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["grpo", "--model", "m", "--out", "o", "--kl-coef", "0.05", "--no-use-image",
                               "--use-text", "--rollout-server", "http://h/v1", "--served-model", "p"])
-    config = grpo_cli.config_from_args(args)
+    config = grpo_cli.grpo_config(args)
     assert (config.kl_coef, config.use_image, config.use_text, config.group_size) == (0.05, False, True, 4)
     assert config.rollout_server == "http://h/v1" and config.output_dir == "o"
+    help_text = " ".join(parser._subparsers._group_actions[0].choices["grpo"].format_help().split())
+    assert "--kl-coef KL_COEF 0 skips the reference model (default: 0.01)" in help_text  # GRPOConfig's comment
