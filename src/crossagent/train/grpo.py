@@ -147,6 +147,7 @@ class Run:
 
 
 def prepare_run(config: GRPOConfig) -> Run:
+    """Resuming: the policy from the newest checkpoint's model/, the optimizer from its data files (no pickle)."""
     accelerator = Accelerator()
     found = checkpoints(config.output_dir)
     resume = found[-1] if found else None
