@@ -28,7 +28,8 @@ from crossagent.models.samplers import LocalSampler  # noqa: E402
 from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
 from crossagent.tasks.splits import train_tasks  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
-from crossagent.train.grpo import LOG_CSV, GRPOConfig, train  # noqa: E402
+from crossagent.train.grpo import GRPOConfig, train  # noqa: E402
+from crossagent.train.grpo_log import LOG_CSV  # noqa: E402
 from crossagent.train.rollouts import RolloutBatch, RolloutSettings, collect_rollouts, group_specs  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "grpo_speed.md"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crossagent.train.grpo import (clipped_policy_loss, clipped_share, entropy_from_logits, group_advantages,
-                                   grpo_loss, kl_k3, masked_mean, optimizer_steps)
+from crossagent.train.grpo_loss import (clipped_policy_loss, clipped_share, entropy_from_logits, group_advantages,
+                                        grpo_loss, kl_k3, masked_mean, optimizer_steps)
 
 
 def test_advantages_are_normalised_within_each_group():

@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import os
+import pickle
 import shutil
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: nothing may come from a hub
@@ -14,6 +15,7 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
 
 from crossagent.actions.chain import parse_reply  # noqa: E402
 from crossagent.agents.model_policy import SampledTurn  # noqa: E402
@@ -22,8 +24,9 @@ from crossagent.models.prompts import Turn, build_messages  # noqa: E402
 from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
 from crossagent.train import grpo_cli  # noqa: E402
-from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, GRPOConfig,  # noqa: E402
-                                   prepare_run, reply_logprobs, train)
+from crossagent.train.grpo import GRPOConfig, prepare_run, train  # noqa: E402
+from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV  # noqa: E402
+from crossagent.train.grpo_loss import reply_logprobs  # noqa: E402
 from crossagent.models.generation import VISION_TOKENS, GenerationSettings, stop_token_ids  # noqa: E402
 from crossagent.models.reply_request import ReplyRequest, Sample  # noqa: E402
 from crossagent.models.samplers import LocalSampler, ServerSampler  # noqa: E402
@@ -169,9 +172,10 @@ def test_reply_logprobs_line_up_with_a_plain_forward_pass(tiny_path):
 
 
 def tiny_config(tiny_path, out, updates: int) -> GRPOConfig:
+    # At most 4 episodes x 6 turns = 24 turns, 8 per micro-batch, 3 per step: one optimizer step per iteration.
     return GRPOConfig(model=str(tiny_path), output_dir=str(out), tasks_per_category=1, tasks_per_batch=2, group_size=2,
                       max_episode_steps=6, max_new_tokens=4, updates=updates, checkpoint_every=1,
-                      learning_rate=1e-4, minibatch_size=8, gradient_accumulation_steps=2)
+                      learning_rate=1e-4, minibatch_size=8, gradient_accumulation_steps=3)
 
 
 @pytest.fixture(scope="module")
@@ -181,21 +185,48 @@ def first_run(tiny_path, tmp_path_factory):
     return out, result
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_run(tiny_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("grpo-run-2")
+    return out, train(tiny_config(tiny_path, out, updates=2))
+
+
+TIMINGS = {"rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second"}
+
+
+def without_timings(metrics: dict) -> dict:
+    return {name: value for name, value in metrics.items() if name not in TIMINGS}
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    model, _ = load_model(path)
+    return dict(model.named_parameters())
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
 def csv_rows(out):
     with (out / LOG_CSV).open() as file:
         return list(csv.DictReader(file))
 
 
-def test_a_tiny_run_writes_checkpoint_log_events_and_curves(first_run):
+def test_a_tiny_run_writes_checkpoint_log_events_and_curves(first_run, tiny_path):
     out, result = first_run
     assert result.iterations == 1 and len(result.history) == 1
     metrics = result.history[0]
     assert metrics["episodes"] == 4 and 4 <= metrics["turns"] <= 4 * 6 and metrics["env_steps"] <= 4 * 6
-    assert metrics["kl"] >= 0 and metrics["entropy"] > 0 and 0 <= metrics["clip_fraction"] <= 1
+    # One optimizer step, taken after the loss was computed: the policy is still the reference and the old policy.
+    assert metrics["kl"] < 1e-9 and metrics["clip_fraction"] == 0 and metrics["entropy"] > 0
     assert metrics["env_steps_per_second"] > 0 and metrics["generated_tokens_per_second"] > 0
     checkpoint = out / "checkpoint-000001"
-    assert (checkpoint / "model" / "config.json").is_file() and (checkpoint / "optimizer.bin").is_file()
-    assert (checkpoint / "trainer_state.json").is_file() and list(checkpoint.glob("random_states_*.pkl"))
+    assert sorted(path.name for path in checkpoint.iterdir()) == [
+        "model", "optimizer.json", "optimizer.safetensors", "trainer_state.json"]
+    assert (checkpoint / "model" / "model.safetensors").is_file()
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["iteration"] == 1
     rows = csv_rows(out)
     assert [row["iteration"] for row in rows] == ["1"] and float(rows[0]["mean_return"]) == metrics["mean_return"]
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
@@ -207,35 +238,77 @@ def test_a_tiny_run_writes_checkpoint_log_events_and_curves(first_run):
     for category in categories:  # executed shares partition the category's steps
         executed = [float(r["share"]) for r in shares if r["category"] == category and r["kind"] == "executed"]
         assert sum(executed) == pytest.approx(1.0)
-    load_model(result.final_model)  # the final model is a loadable checkpoint
+    final = weights(result.final_model)  # the final model is a loadable checkpoint: the trained weights
+    assert_same_weights(final, weights(checkpoint / "model"))
+    initial = weights(tiny_path)
+    assert not all(torch.equal(final[name], initial[name]) for name in final)
 
 
-def test_a_resumed_run_continues_from_its_checkpoint(first_run, tiny_path, tmp_path):
+def test_the_policy_drifts_from_the_reference_after_a_step(uninterrupted_run):
+    _, result = uninterrupted_run
+    assert [m["iteration"] for m in result.history] == [1, 2]
+    assert result.history[0]["kl"] < 1e-9 < 1e-6 < result.history[1]["kl"]
+
+
+def test_a_resumed_run_repeats_an_uninterrupted_one(first_run, uninterrupted_run, tiny_path, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(first_run[0], out)
     config = tiny_config(tiny_path, out, updates=2)
     run = prepare_run(config)
-    assert run.progress.iteration == 1 and run.resumed_from == out / "checkpoint-000001"
-    saved, _ = load_model(out / "checkpoint-000001" / "model")
-    for (name, parameter), (_, expected) in zip(run.model.named_parameters(), saved.named_parameters()):
-        assert torch.equal(parameter, expected), name
-    initial, _ = load_model(tiny_path)
-    assert not all(torch.equal(a, b) for a, b in zip(saved.parameters(), initial.parameters()))  # it did learn
-    saved_optimizer = torch.load(out / "checkpoint-000001" / "optimizer.bin", weights_only=False)
-    state = run.optimizer.state_dict()["state"]
-    assert state and state.keys() == saved_optimizer["state"].keys()
-    for key, values in saved_optimizer["state"].items():
-        assert torch.equal(state[key]["exp_avg"], values["exp_avg"]) and torch.equal(state[key]["exp_avg_sq"],
-                                                                                  values["exp_avg_sq"])
-        assert float(state[key]["step"]) == float(values["step"]) >= 1
+    checkpoint = out / "checkpoint-000001"
+    assert run.iteration == 1 and run.resumed_from == checkpoint
+    assert_same_weights(dict(run.model.named_parameters()), weights(checkpoint / "model"))
+    saved = load_file(checkpoint / "optimizer.safetensors")
+    optimizer = run.optimizer.state_dict()
+    assert optimizer["state"] and len(saved) == 3 * len(optimizer["state"])  # exp_avg, exp_avg_sq, step
+    for param, state in optimizer["state"].items():
+        assert float(state["step"]) == 1
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(state[name], saved[f"state.{param}.{name}"])
+    assert optimizer["param_groups"][0]["betas"] == (0.9, 0.999) and optimizer["param_groups"][0]["lr"] == 1e-4
     del run
 
     result = train(config)
     assert result.iterations == 2 and [m["iteration"] for m in result.history] == [2]
+    expected_out, expected = uninterrupted_run
+    assert without_timings(result.history[0]) == without_timings(expected.history[1])
+    assert_same_weights(weights(result.final_model), weights(expected.final_model))
     assert [row["iteration"] for row in csv_rows(out)] == ["1", "2"]
-    with (out / LEVEL_CSV).open() as file:
-        assert sorted({row["iteration"] for row in csv.DictReader(file)}) == ["1", "2"]
+    with (out / LEVEL_CSV).open() as file, (expected_out / LEVEL_CSV).open() as expected_file:
+        assert list(csv.DictReader(file)) == list(csv.DictReader(expected_file))
     assert (out / "checkpoint-000002" / "trainer_state.json").is_file()
+
+
+class CreatesMarker:
+    """A pickle that, when loaded, creates a file: what a crafted checkpoint would do with any code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_resuming_never_unpickles_a_file_of_the_run_folder(first_run, tiny_path, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(first_run[0], out)
+    marker = tmp_path / "code-ran"
+    payload = pickle.dumps(CreatesMarker(marker))
+    checkpoint = out / "checkpoint-000001"
+    for name in ("custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin", "scheduler.bin",
+                 "pytorch_model.bin", "training_args.bin", "model/pytorch_model.bin"):
+        (checkpoint / name).write_bytes(payload)
+    (out / "trainer_state.pkl").write_bytes(payload)
+    pickle.loads(payload)
+    assert marker.exists()  # the payload works
+    marker.unlink()
+
+    result = train(tiny_config(tiny_path, out, updates=1))  # resumes from checkpoint-000001, nothing left to do
+    assert result.iterations == 1 and not marker.exists()
+    (checkpoint / "optimizer.safetensors").unlink()  # a checkpoint of the old, pickled format is refused
+    with pytest.raises(ValueError, match="pickled format"):
+        prepare_run(tiny_config(tiny_path, out, updates=2))
+    assert not marker.exists()
 
 
 def run_cli(*argv: str) -> int:
@@ -257,6 +330,8 @@ def test_cli_flags_cover_the_config():
     grpo_cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["grpo", "--model", "m", "--out", "o", "--kl-coef", "0.05", "--no-use-image",
                               "--use-text", "--rollout-server", "http://h/v1", "--served-model", "p"])
-    config = grpo_cli.config_from_args(args)
+    config = grpo_cli.grpo_config(args)
     assert (config.kl_coef, config.use_image, config.use_text, config.group_size) == (0.05, False, True, 4)
     assert config.rollout_server == "http://h/v1" and config.output_dir == "o"
+    help_text = " ".join(parser._subparsers._group_actions[0].choices["grpo"].format_help().split())
+    assert "--kl-coef KL_COEF 0 skips the reference model (default: 0.01)" in help_text  # GRPOConfig's comment

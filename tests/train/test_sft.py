@@ -2,6 +2,9 @@
 
 import csv
 import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ from datasets import Dataset
 from crossagent.models.prompts import Turn, build_messages
 from crossagent.models.tiny_vlm import create_tiny_model
 from crossagent.models.loading import load_model
-from crossagent.train.sft import IGNORE_INDEX, AssistantOnlyCollator, SFTSettings, run_sft
+from crossagent.train.sft import IGNORE_INDEX, RESULT_FILE, AssistantOnlyCollator, SFTSettings, run_sft
 
 REPLIES = ("Action: move_left", "Skill: collect wood")
 
@@ -50,28 +53,61 @@ def test_an_example_over_max_length_is_an_error_not_a_silent_cut(tiny):
         AssistantOnlyCollator(processor, max_length=50)([example(0)])
 
 
-def test_sft_learns_checkpoints_and_resumes(tiny, tmp_path):
-    Dataset.from_list([example(i) for i in range(32)]).save_to_disk(str(tmp_path / "data"))
-    settings = SFTSettings(model=tiny, dataset=str(tmp_path / "data"), output_dir=str(tmp_path / "run"),
-                           max_steps=12, batch_size=8, save_steps=6, logging_steps=2, learning_rate=2e-3,
+@pytest.fixture(scope="module")
+def sft_run(tiny, tmp_path_factory):
+    """16 steps, a checkpoint every 6 (and at the end), a log row every step."""
+    root = tmp_path_factory.mktemp("sft")
+    Dataset.from_list([example(i) for i in range(32)]).save_to_disk(str(root / "data"))
+    settings = SFTSettings(model=tiny, dataset=str(root / "data"), output_dir=str(root / "run"),
+                           max_steps=16, batch_size=8, save_steps=6, logging_steps=1, learning_rate=2e-3,
                            warmup_steps=0, progress=False)
-    first = run_sft(settings)
-    assert first.steps == 12 and first.tokens > 0 and first.tokens_per_second > 0
-    rows = list(csv.DictReader((tmp_path / "run" / "loss_curve.csv").open()))
-    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
-    assert (tmp_path / "run" / "loss_curve.png").stat().st_size > 0
-    assert (tmp_path / "run" / "checkpoint-12").is_dir()
-    settings.max_steps = 16
-    resumed = run_sft(settings)
+    return settings, run_sft(settings)
+
+
+def loss_rows(run_dir) -> list[dict]:
+    with (run_dir / "loss_curve.csv").open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_sft_learns(sft_run, tiny):
+    settings, result = sft_run
+    run_dir = Path(settings.output_dir)
+    assert result.steps == 16 and result.tokens > 0 and result.tokens_per_second > 0
+    assert [int(row["step"]) for row in loss_rows(run_dir)] == list(range(1, 17))
+    assert (run_dir / "loss_curve.png").stat().st_size > 0
+    assert (run_dir / "checkpoint-12").is_dir() and (run_dir / "checkpoint-16").is_dir()
+    initial, processor = load_model(tiny)
+    trained, _ = load_model(result.output_dir)
+    assert not any(torch.equal(a, b) for a, b in zip(initial.parameters(), trained.parameters()))
+    batch = AssistantOnlyCollator(processor, max_length=4096)([example(i) for i in range(8)])
+    with torch.no_grad():
+        before, after = initial(**batch).loss, trained(**batch).loss
+    assert after < 0.5 * before  # two replies to learn: the trained model predicts them
+
+
+def test_sft_resumed_after_a_kill_logs_each_step_once_and_counts_every_token(sft_run, tmp_path):
+    settings, uninterrupted = sft_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(settings.output_dir, run_dir)
+    # Killed at step 16 before its checkpoint was written: rows 13-16 are logged, checkpoint-12 is the newest.
+    for path in (run_dir / "checkpoint-16", run_dir / "final", run_dir / RESULT_FILE):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    resumed = run_sft(replace(settings, output_dir=str(run_dir)))
     assert resumed.steps == 16
-    rows = list(csv.DictReader((tmp_path / "run" / "loss_curve.csv").open()))
-    steps = [int(row["step"]) for row in rows]
-    assert steps == sorted(steps) and steps[-1] == 16 and 14 in steps  # continued after 12, not from 0
-    losses = {int(row["step"]): float(row["loss"]) for row in rows}
-    # The resumed run starts from the trained weights, not from the initial ones.
-    assert losses[14] < 0.8 * losses[2]
-    model, _ = load_model(resumed.output_dir)
-    assert sum(p.numel() for p in model.parameters()) > 0
-    settings.progress = True  # not a training setting: the finished run is still the same run
-    again = run_sft(settings)
-    assert again == resumed and not (tmp_path / "run" / "checkpoint-17").exists()  # nothing trained again
+    rows = loss_rows(run_dir)
+    assert [int(row["step"]) for row in rows] == list(range(1, 17))  # 13-16 once, not twice
+    expected = loss_rows(Path(settings.output_dir))
+    assert [float(row["loss"]) for row in rows] == pytest.approx([float(row["loss"]) for row in expected], rel=1e-4)
+    assert resumed.tokens == uninterrupted.tokens  # 12 steps from the checkpoint's count + the 4 run again
+
+    again = run_sft(replace(settings, output_dir=str(run_dir), progress=True))  # progress is not a training setting
+    assert again == resumed and not (run_dir / "checkpoint-17").exists()  # a finished run is not trained again
+
+
+def test_sft_trains_on_past_a_finished_run_when_max_steps_grows(sft_run, tmp_path):
+    settings, _ = sft_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(settings.output_dir, run_dir)
+    longer = run_sft(replace(settings, output_dir=str(run_dir), max_steps=18))
+    assert longer.steps == 18
+    assert [int(row["step"]) for row in loss_rows(run_dir)] == list(range(1, 19))

@@ -16,11 +16,24 @@ CURVE_PNG = "loss_curve.png"
 
 
 class LossCurveCallback(TrainerCallback):
-    """Appends (step, loss, learning rate) at each log; plots the loss when training ends."""
+    """Appends (step, loss, learning rate) at each log; plots the loss when training ends.
+
+    A run resumed from a checkpoint first drops the rows logged after the checkpoint's step (a killed
+    run logged them, the resumed run logs them again), so every step appears once.
+    """
 
     def __init__(self, output_dir: str | Path, keys: tuple[str, ...] = ("loss", "learning_rate", "grad_norm")):
         self.path = Path(output_dir) / CURVE_CSV
         self.keys = keys
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or not self.path.exists():
+            return
+        with self.path.open(newline="") as file:
+            rows = list(csv.reader(file))
+        kept = [row for row in rows[1:] if int(row[0]) <= state.global_step]
+        with self.path.open("w", newline="") as file:
+            csv.writer(file).writerows([rows[0], *kept])
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero or "loss" not in logs:

@@ -15,7 +15,7 @@ One iteration ("update"):
         policy_t = -min(ratio_t * A, clip(ratio_t, 1 - clip_epsilon, 1 + clip_epsilon) * A)
         kl_t = exp(ref_t - logp_t) - (ref_t - logp_t) - 1        (k3, low variance, always >= 0)
         loss_t = policy_t + kl_coef * kl_t - entropy_coef * entropy_t
- 5. Logs (CSV, TensorBoard), a checkpoint every `checkpoint_every` iterations.
+ 5. Logs (CSV, TensorBoard, console), a checkpoint every `checkpoint_every` iterations.
 
 Normalisation: a reply's loss is the mean of loss_t over its tokens; an optimizer step's loss is
 the mean over the replies (turns) in that step, across micro-batches and processes. So every
@@ -33,40 +33,36 @@ each process trains on every processes-th turn, and DDP averages the gradients. 
 accumulation is explicit (no_sync on all but the last micro-batch of a step) because the
 number of turns varies per batch: the last step of an epoch may have fewer micro-batches, and
 every step divides by its own count of turns.
+
+Where the rest lives: the loss, log-prob and step-plan functions in train/grpo_loss.py, the logs and
+metrics in train/grpo_log.py, the pickle-free checkpoints in train/grpo_checkpoint.py, the rollouts in
+train/rollouts.py. Every iteration re-seeds from (seed, iteration, rank), so a resumed run repeats an
+uninterrupted one without any saved RNG state.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import shutil
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object, set_seed
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from accelerate import Accelerator  # noqa: E402
-from accelerate.utils import gather_object, set_seed  # noqa: E402
-from torch.utils.tensorboard import SummaryWriter  # noqa: E402
-from trl.trainer.utils import selective_log_softmax  # noqa: E402
-
-from crossagent.bench.metrics import LEVEL_KINDS, level_shares  # noqa: E402
-from crossagent.agents.model_policy import SampledTurn  # noqa: E402
-from crossagent.models.generation import GenerationSettings  # noqa: E402
-from crossagent.models.loading import load_model  # noqa: E402
-from crossagent.models.processor import save_processor  # noqa: E402
-from crossagent.models.samplers import LocalSampler, ReplySampler, ServerSampler  # noqa: E402
-from crossagent.tasks.splits import train_tasks  # noqa: E402
-from crossagent.tasks.suite import load_suite  # noqa: E402
-from crossagent.tasks.task import Task  # noqa: E402
-from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs  # noqa: E402
+from crossagent.models.generation import GenerationSettings
+from crossagent.models.loading import load_model
+from crossagent.models.samplers import LocalSampler, ReplySampler, ServerSampler
+from crossagent.tasks.splits import train_tasks
+from crossagent.tasks.suite import load_suite
+from crossagent.tasks.task import Task
+from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
+from crossagent.train.grpo_log import LEVEL_CSV  # noqa: F401 (comparison.py reads grpo.LEVEL_CSV)
+from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
+from crossagent.train.grpo_loss import grpo_loss, group_advantages, optimizer_steps, padded, reply_logprobs, score_turns
+from crossagent.train.rollouts import RolloutSettings, collect_rollouts, group_specs
 
 
 @dataclass
@@ -137,215 +133,26 @@ class GRPOConfig:
                                   top_p=self.top_p, top_k=0)
 
 
-# --- the loss, as pure functions of tensors ----------------------------------------------------
-def group_advantages(returns: torch.Tensor, group_ids: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """(R - group mean) / (group std + eps), std with Bessel's correction as in TRL and verl.
-
-    A group whose returns are all equal (or a group of one) gets exactly 0: it carries no signal.
-    """
-    returns = returns.to(torch.float32)
-    advantages = torch.zeros_like(returns)
-    for group in group_ids.unique():
-        members = group_ids == group
-        values = returns[members]
-        if values.numel() < 2 or bool((values == values[0]).all()):
-            continue
-        advantages[members] = (values - values.mean()) / (values.std() + eps)
-    return advantages
-
-
-def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """Per-token KL(policy || reference) estimate exp(ref - logp) - (ref - logp) - 1 (Schulman's k3)."""
-    delta = ref_logp - logp
-    return torch.exp(delta) - delta - 1
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the last dimension's unmasked entries: one value per row."""
-    mask = mask.to(values.dtype)
-    return (values * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-
-
-def clipped_policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
-                        mask: torch.Tensor, clip_epsilon: float) -> torch.Tensor:
-    """PPO's clipped surrogate, negated, averaged over each reply's tokens: one value per reply."""
-    ratio = torch.exp(logp - old_logp)
-    advantage = advantages.unsqueeze(-1)
-    surrogate = torch.min(ratio * advantage, torch.clamp(ratio, 1 - clip_epsilon, 1 + clip_epsilon) * advantage)
-    return masked_mean(-surrogate, mask)
-
-
-def clipped_share(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-                  clip_epsilon: float) -> torch.Tensor:
-    """Per reply, the share of tokens where the clip is active (ratio beyond 1 ± eps in the advantage's direction)."""
-    ratio = torch.exp(logp - old_logp)
-    advantage = advantages.unsqueeze(-1)
-    clipped = ((ratio > 1 + clip_epsilon) & (advantage > 0)) | ((ratio < 1 - clip_epsilon) & (advantage < 0))
-    return masked_mean(clipped.to(logp.dtype), mask)
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of softmax(logits) over the last dimension, in nats."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return -(log_probs.exp() * log_probs).sum(-1)
-
-
-@dataclass
-class LossTerms:
-    per_sample: torch.Tensor  # [replies] policy + kl_coef * kl - entropy_coef * entropy
-    policy: torch.Tensor  # [replies]
-    kl: torch.Tensor  # [replies]
-    entropy: torch.Tensor  # [replies]
-    clip_fraction: torch.Tensor  # [replies]
-
-    @property
-    def loss(self) -> torch.Tensor:
-        """Mean over replies of each reply's mean over its tokens."""
-        return self.per_sample.mean()
-
-
-def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None,
-              advantages: torch.Tensor, mask: torch.Tensor, entropy: torch.Tensor, clip_epsilon: float,
-              kl_coef: float, entropy_coef: float) -> LossTerms:
-    """All tensors [replies, tokens] except advantages [replies]; mask 1 on reply tokens, 0 on padding."""
-    policy = clipped_policy_loss(logp, old_logp, advantages, mask, clip_epsilon)
-    kl = masked_mean(kl_k3(logp, ref_logp), mask) if ref_logp is not None else torch.zeros_like(policy)
-    mean_entropy = masked_mean(entropy, mask)
-    with torch.no_grad():
-        clip_fraction = clipped_share(logp, old_logp, advantages, mask, clip_epsilon)
-    return LossTerms(policy + kl_coef * kl - entropy_coef * mean_entropy, policy, kl, mean_entropy, clip_fraction)
-
-
-# --- log-probabilities of the reply tokens ------------------------------------------------------
-def reply_logprobs(model, processor, turns: list[SampledTurn], temperature: float, with_entropy: bool = False
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(log-probs [turns, tokens], mask, entropies or None) of each turn's reply tokens after its prompt.
-
-    Rows are [left-padded prompt | reply | right padding], the layout generation saw, and the model
-    computes logits only for the reply positions (logits_to_keep).
-    """
-    texts = [processor.apply_chat_template(turn.messages, add_generation_prompt=True, tokenize=False)
-             for turn in turns]
-    images = [image for turn in turns for image in turn.images]
-    inputs = dict(processor(text=texts, images=images or None, padding=True, padding_side="left",
-                            return_tensors="pt"))
-    width = max(len(turn.token_ids) for turn in turns)
-    reply_ids = torch.full((len(turns), width), processor.tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(turns), width), dtype=torch.long)
-    for row, turn in enumerate(turns):
-        reply_ids[row, :len(turn.token_ids)] = torch.tensor(turn.token_ids)
-        mask[row, :len(turn.token_ids)] = 1
-    inputs["input_ids"] = torch.cat([inputs["input_ids"], reply_ids], dim=1)
-    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], mask], dim=1)
-    if "mm_token_type_ids" in inputs:  # text tokens are type 0
-        inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(reply_ids)], dim=1)
-    device = next(model.parameters()).device
-    inputs = {name: value.to(device) for name, value in inputs.items()}
-    reply_ids, mask = reply_ids.to(device), mask.to(device)
-    # Position p predicts token p + 1: the reply's logits are the width positions before the last one.
-    logits = model(**inputs, logits_to_keep=width + 1, use_cache=False).logits[:, :-1].float() / temperature
-    logp = selective_log_softmax(logits, reply_ids)
-    return logp, mask, entropy_from_logits(logits) if with_entropy else None
-
-
-@torch.no_grad()
-def score_turns(model, processor, turns: list[SampledTurn], indices: list[int], temperature: float,
-                batch_size: int) -> dict[int, torch.Tensor]:
-    """Log-probs of the replies of turns[indices], one 1-D tensor per turn."""
-    scores = {}
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
-        logp, _, _ = reply_logprobs(model, processor, [turns[i] for i in chunk], temperature)
-        for row, index in enumerate(chunk):
-            scores[index] = logp[row, :len(turns[index].token_ids)]
-    return scores
-
-
-def padded(rows: list[torch.Tensor], width: int) -> torch.Tensor:
-    out = rows[0].new_zeros((len(rows), width))
-    for row, values in enumerate(rows):
-        out[row, :len(values)] = values
-    return out
-
-
-# --- which turns go into which optimizer step, on which process ---------------------------------
-@dataclass(frozen=True)
-class OptimizerStep:
-    micro_batches: list[list[int]]  # this process's turn indices, at most minibatch_size per micro-batch
-    weights: list[list[float]]  # 1.0, or 0.0 for a filler row (keeps every process's pass count equal)
-    turns: int  # real turns in this step over all processes: the step's loss is their mean
-
-
-def optimizer_steps(num_turns: int, num_processes: int, process_index: int, minibatch_size: int,
-                    accumulation: int, rng: np.random.Generator) -> list[OptimizerStep]:
-    """One epoch. Process p owns turns p, p + P, p + 2P, ... (shuffled); under DDP every process must run
-    the same number of forward/backward passes, so shorter shards end with zero-weight filler rows."""
-    shard = rng.permutation(np.arange(process_index, num_turns, num_processes)).tolist()
-    shard_sizes = [len(range(p, num_turns, num_processes)) for p in range(num_processes)]
-    width = max(shard_sizes)
-    filler = shard[0] if shard else 0
-    per_step = minibatch_size * accumulation
-    steps = []
-    for start in range(0, width, per_step):
-        rows = list(range(start, min(start + per_step, width)))
-        micro = [rows[i:i + minibatch_size] for i in range(0, len(rows), minibatch_size)]
-        steps.append(OptimizerStep(
-            micro_batches=[[shard[r] if r < len(shard) else filler for r in batch] for batch in micro],
-            weights=[[1.0 if r < len(shard) else 0.0 for r in batch] for batch in micro],
-            turns=sum(min(max(size - start, 0), per_step) for size in shard_sizes)))
-    return steps
-
-
-# --- training state, checkpoints ----------------------------------------------------------------
-class Progress:
-    """Completed iterations; saved with the accelerator state."""
-
-    def __init__(self) -> None:
-        self.iteration = 0
-
-    def state_dict(self) -> dict:
-        return {"iteration": self.iteration}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.iteration = int(state["iteration"])
-
-
-CHECKPOINT_PREFIX = "checkpoint-"
-STATE_FILE = "trainer_state.json"  # written last: a checkpoint without it is incomplete and ignored
-LOG_CSV = "grpo_log.csv"
-LEVEL_CSV = "level_shares.csv"  # per category: bench.level_shares draws it
-LEVEL_SHARES_PNG = "level_shares.png"
-LEVEL_COLUMNS = ("iteration", "category", "kind", "level", "share")
-CURVES_PNG = "grpo_curves.png"
-
-
-def checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    found = [path for path in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if (path / STATE_FILE).is_file()]
-    return sorted(found, key=lambda path: int(path.name.removeprefix(CHECKPOINT_PREFIX)))
-
-
 @dataclass
 class Run:
-    config: GRPOConfig
+    """What training starts from: the policy and optimizer (restored from the newest checkpoint, if any)."""
+
     accelerator: Accelerator
     model: torch.nn.Module  # wrapped for DDP under `accelerate launch`
     processor: object
-    reference: torch.nn.Module | None
+    reference: torch.nn.Module | None  # the frozen initial model; None when kl_coef is 0
     optimizer: torch.optim.Optimizer
-    progress: Progress
+    iteration: int  # completed iterations
     resumed_from: Path | None
 
 
 def prepare_run(config: GRPOConfig) -> Run:
-    """Load the policy (from the newest checkpoint when there is one), the reference, the optimizer; resume."""
+    """Resuming: the policy from the newest checkpoint's model/, the optimizer from its data files (no pickle)."""
     accelerator = Accelerator()
-    output = Path(config.output_dir)
-    found = checkpoints(output)
+    found = checkpoints(config.output_dir)
     resume = found[-1] if found else None
     device = str(accelerator.device)
-    # Resuming loads the policy from the checkpoint's model/ directly; accelerate restores the rest.
-    model, processor = load_model(resume / "model" if resume else config.model, device=device,
+    model, processor = load_model(resume / MODEL_DIR if resume else config.model, device=device,
                                   dtype=config.model_dtype)
     reference = None
     if config.kl_coef > 0:
@@ -354,138 +161,8 @@ def prepare_run(config: GRPOConfig) -> Run:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                                   betas=(config.adam_beta1, config.adam_beta2))
     model, optimizer = accelerator.prepare(model, optimizer)
-    progress = Progress()
-    accelerator.register_for_checkpointing(progress)
-
-    def save_model(models, weights, directory):
-        # The policy goes into model/ as a transformers checkpoint (loadable by load_model, servable),
-        # instead of accelerate's bare state dict.
-        if accelerator.is_main_process:
-            accelerator.unwrap_model(models[0]).save_pretrained(Path(directory) / "model")
-            save_processor(processor, Path(directory) / "model")
-        weights.pop()
-
-    def skip_model(models, directory):
-        models.pop()  # already loaded from model/
-
-    accelerator.register_save_state_pre_hook(save_model)
-    accelerator.register_load_state_pre_hook(skip_model)
-    if resume is not None:
-        accelerator.load_state(str(resume))  # optimizer, RNG states, Progress
-    return Run(config, accelerator, model, processor, reference, optimizer, progress, resume)
-
-
-def save_checkpoint(run: Run) -> Path:
-    path = Path(run.config.output_dir) / f"{CHECKPOINT_PREFIX}{run.progress.iteration:06d}"
-    run.accelerator.save_state(str(path))
-    if run.accelerator.is_main_process:
-        state = {"iteration": run.progress.iteration, "config": asdict(run.config)}
-        (path / STATE_FILE).write_text(json.dumps(state, indent=1))
-        for old in checkpoints(run.config.output_dir)[:-run.config.keep_checkpoints]:
-            shutil.rmtree(old)
-    run.accelerator.wait_for_everyone()
-    return path
-
-
-# --- metrics ------------------------------------------------------------------------------------
-COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "success_rate", "mean_episode_steps",
-           "invalid_reply_rate", "zero_advantage_groups", "loss", "policy_loss", "kl", "entropy", "clip_fraction",
-           "grad_norm", *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
-           "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")
-
-
-def rollout_metrics(episodes: list[EpisodeRollout], advantages: torch.Tensor) -> dict:
-    steps = sum(episode.result.steps for episode in episodes)
-    turns = sum(len(episode.turns) for episode in episodes)
-    metrics = {
-        "episodes": len(episodes),
-        "turns": turns,
-        "env_steps": steps,
-        "mean_return": float(np.mean([episode.episode_return for episode in episodes])),
-        "success_rate": float(np.mean([episode.result.success for episode in episodes])),
-        "mean_episode_steps": steps / len(episodes),
-        "invalid_reply_rate": sum(turn.unparseable for e in episodes for turn in e.turns) / max(turns, 1),
-        "steps_per_call": steps / max(turns, 1),
-    }
-    groups = {}
-    for episode, advantage in zip(episodes, advantages.tolist()):
-        groups.setdefault(episode.spec.group, []).append(advantage)
-    metrics["zero_advantage_groups"] = float(np.mean([all(a == 0 for a in values) for values in groups.values()]))
-    for kind, levels in LEVEL_KINDS.items():
-        shares = level_shares([episode.result.extra for episode in episodes], kind)
-        metrics.update({f"{kind}_{level}": shares.get(level, 0.0) for level in levels})
-    return metrics
-
-
-def category_level_shares(episodes: list[EpisodeRollout], iteration: int) -> list[dict]:
-    """Per category of the batch, the share of steps that executed / whose reply contained each level."""
-    rows = []
-    for category in dict.fromkeys(episode.spec.task.category for episode in episodes):
-        stats = [episode.result.extra for episode in episodes if episode.spec.task.category == category]
-        for kind, levels in LEVEL_KINDS.items():
-            shares = level_shares(stats, kind)
-            rows.extend({"iteration": iteration, "category": category, "kind": kind, "level": level,
-                         "share": shares.get(level, 0.0)} for level in levels)
-    return rows
-
-
-def append_csv(path: Path, rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
-def truncate_csv(path: Path, last_iteration: int, columns: tuple[str, ...] = COLUMNS) -> None:
-    """Drop rows logged after the checkpoint a run resumes from (they will be logged again)."""
-    if not path.exists():
-        return
-    with path.open() as file:
-        rows = [row for row in csv.DictReader(file) if int(row["iteration"]) <= last_iteration]
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-PANELS = (("return and success", ("mean_return", "success_rate")), ("loss", ("loss", "policy_loss")),
-          ("KL to reference", ("kl",)), ("entropy", ("entropy",)), ("clip fraction", ("clip_fraction",)),
-          ("unparseable replies", ("invalid_reply_rate",)),
-          ("executed level share", tuple(f"executed_{level}" for level in LEVEL_KINDS["executed"])),
-          ("throughput", ("env_steps_per_second", "generated_tokens_per_second")))
-
-
-def plot_learning_curves(csv_path: str | Path, png_path: str | Path) -> Path:
-    """The learning curves of a run's CSV log as one PNG (`crossagent grpo --plot` renders it on demand)."""
-    with Path(csv_path).open() as file:
-        rows = list(csv.DictReader(file))
-    iterations = [int(row["iteration"]) for row in rows]
-    figure, axes = plt.subplots(2, 4, figsize=(16, 6.5))
-    for axis, (title, keys) in zip(axes.flat, PANELS):
-        for key in keys:
-            axis.plot(iterations, [float(row[key]) if row.get(key) not in (None, "") else np.nan for row in rows],
-                      marker="o" if len(rows) < 20 else None, label=key)
-        axis.set_title(title)
-        axis.set_xlabel("iteration")
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.grid(alpha=0.3)
-        if len(keys) > 1:
-            axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(png_path, dpi=100)
-    plt.close(figure)
-    return Path(png_path)
-
-
-# --- the training loop --------------------------------------------------------------------------
-@dataclass
-class GRPOResult:
-    output_dir: str
-    iterations: int  # completed, resumed ones included
-    final_model: str
-    history: list[dict] = field(default_factory=list)  # the metrics of the iterations run now
+    iteration = load_checkpoint(resume, accelerator, optimizer) if resume else 0
+    return Run(accelerator, model, processor, reference, optimizer, iteration, resume)
 
 
 def batch_tasks(tasks: tuple[Task, ...], count: int, seed: int, iteration: int) -> list[Task]:
@@ -494,12 +171,19 @@ def batch_tasks(tasks: tuple[Task, ...], count: int, seed: int, iteration: int) 
     return [tasks[i] for i in rng.choice(len(tasks), size=count, replace=count > len(tasks))]
 
 
+@dataclass
+class GRPOResult:
+    output_dir: str
+    iterations: int  # completed, resumed ones included
+    final_model: str
+    history: list[dict] = field(default_factory=list)  # the metrics of the iterations run now
+
+
 def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResult:
     """Run iterations until `config.updates` are done, resuming from the newest checkpoint in output_dir."""
     run = prepare_run(config)
     accelerator, model, processor, optimizer = run.accelerator, run.model, run.processor, run.optimizer
     rank, processes = accelerator.process_index, accelerator.num_processes
-    output = Path(config.output_dir)
     tasks = tasks or train_tasks(load_suite(config.suite_file), config.tasks_per_category)
     if not tasks:
         raise ValueError("no training tasks")
@@ -509,17 +193,10 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         ServerSampler(config.rollout_server, config.served_model, processor.tokenizer, config.temperature,
                       config.top_p, config.max_new_tokens) if config.rollout_server
         else LocalSampler(policy, processor, config.generation_settings(config.temperature)))
-    writer = None
-    if accelerator.is_main_process:
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "grpo_config.json").write_text(json.dumps(asdict(config), indent=1))
-        truncate_csv(output / LOG_CSV, run.progress.iteration)
-        truncate_csv(output / LEVEL_CSV, run.progress.iteration, LEVEL_COLUMNS)
-        writer = SummaryWriter(str(output / "tensorboard"), purge_step=run.progress.iteration + 1)
+    log = RunLog(config, run.iteration, accelerator.is_main_process)
     history = []
 
-    while run.progress.iteration < config.updates:
-        iteration = run.progress.iteration + 1
+    for iteration in range(run.iteration + 1, config.updates + 1):
         set_seed(config.seed * 1_000_003 + iteration * 101 + rank)
 
         # 1. Rollouts: this process runs groups g with g % processes == rank; every process gets all episodes.
@@ -546,7 +223,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                     if run.reference is not None else None)
 
         # 4. Update: epochs of shuffled micro-batches, an optimizer step every gradient_accumulation_steps.
-        sums = torch.zeros(6, device=accelerator.device)  # weight, loss, policy, kl, entropy, clip fraction
+        sums = torch.zeros(6, device=accelerator.device)  # turns, loss, policy, kl, entropy, clip fraction
         grad_norms = []
         for epoch in range(config.epochs_per_batch):
             rng = np.random.default_rng([config.seed, iteration, epoch, rank])
@@ -574,42 +251,20 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                 optimizer.zero_grad()
         sums = accelerator.reduce(sums, reduction="sum")
         update_seconds = time.perf_counter() - update_started
-        run.progress.iteration = iteration
 
         # 5. Log and checkpoint.
-        rollout_seconds = max(max(t[0] for t in timings), 1e-9)
-        generation_seconds = max(max(t[1] for t in timings), 1e-9)
         metrics = {"iteration": iteration, **rollout_metrics(episodes, advantages),
-                   "loss": float(sums[1] / sums[0]), "policy_loss": float(sums[2] / sums[0]),
-                   "kl": float(sums[3] / sums[0]), "entropy": float(sums[4] / sums[0]),
-                   "clip_fraction": float(sums[5] / sums[0]), "grad_norm": float(np.mean(grad_norms)),
-                   "rollout_seconds": rollout_seconds, "update_seconds": update_seconds,
-                   "env_steps_per_second": sum(t[3] for t in timings) / rollout_seconds,
-                   "generated_tokens_per_second": sum(t[2] for t in timings) / generation_seconds}
+                   **update_metrics(sums, grad_norms), **speed_metrics(timings, update_seconds)}
         history.append(metrics)
-        if accelerator.is_main_process:
-            append_csv(output / LOG_CSV, [metrics])
-            append_csv(output / LEVEL_CSV, category_level_shares(episodes, iteration), LEVEL_COLUMNS)
-            for name, value in metrics.items():
-                if name != "iteration":
-                    writer.add_scalar(f"grpo/{name}", value, iteration)
-            writer.flush()
-            print(f"iteration {iteration}/{config.updates}: return {metrics['mean_return']:.3f} "
-                  f"success {metrics['success_rate']:.2f} loss {metrics['loss']:.4f} kl {metrics['kl']:.4f} "
-                  f"unparseable {metrics['invalid_reply_rate']:.2f} "
-                  f"({metrics['env_steps_per_second']:.1f} env steps/s, "
-                  f"{metrics['generated_tokens_per_second']:.0f} tokens/s)", flush=True)
+        log.write(metrics, category_level_shares(episodes, iteration))
         if iteration % config.checkpoint_every == 0 or iteration == config.updates:
-            save_checkpoint(run)
-            if accelerator.is_main_process:
-                plot_learning_curves(output / LOG_CSV, output / CURVES_PNG)
+            save_checkpoint(config, iteration, accelerator, model, processor, optimizer)
+            log.plot()
 
-    final = output / "final"
+    final = Path(config.output_dir) / "final"
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(final)
-        save_processor(processor, final)
-        if (output / LOG_CSV).exists():
-            plot_learning_curves(output / LOG_CSV, output / CURVES_PNG)
-        writer.close()
+        save_model(final, policy, processor)
+    log.plot()
+    log.close()
     accelerator.wait_for_everyone()
-    return GRPOResult(str(output), run.progress.iteration, str(final), history)
+    return GRPOResult(str(Path(config.output_dir)), max(run.iteration, config.updates), str(final), history)

@@ -3,7 +3,8 @@
     crossagent grpo --model SFT_DIR --out RUN_DIR [--updates 100 --group-size 4 ...]   train (resumes)
     crossagent grpo --plot --out RUN_DIR                                               learning curves PNG
 
-Every field of GRPOConfig is a flag (`--kl-coef 0.01`, `--no-use-image`, ...).
+Every field of GRPOConfig is a flag (`--kl-coef 0.01`, `--no-use-image`, ...; crossagent.cli_options), its
+help the comment on the field in train/grpo.py.
 Evaluate a trained model with `crossagent eval-model` (bench/model_eval.py), the same lockstep
 engine as the rollouts, on the held-out tasks in dynamic mode at CrossAgent's temperature 0.4:
 
@@ -17,45 +18,30 @@ use_image/use_text and output_format as --history, --observe and --format).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
 from pathlib import Path
 
 from crossagent.arguments import output_dir
 from crossagent.bench.level_shares import plot_level_shares
-from crossagent.train.grpo import (CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, GRPOConfig, plot_learning_curves,
-                                  train)
-
-# Fields with a flag of another name, or set by the sub-command itself.
-RENAMED = {"model": "--model", "output_dir": "--out"}
+from crossagent.cli_options import add_options, config_from_args
+from crossagent.train.grpo import GRPOConfig, train
+from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, plot_learning_curves
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("grpo", help="multi-turn GRPO: train a model to pick its action level "
                                               "(evaluate it with eval-model)")
     parser.add_argument("--plot", action="store_true", help=f"render --out/{CURVES_PNG} from --out/{LOG_CSV}")
-    parser.add_argument("--model", help="checkpoint directory of the SFT model to train")
+    # Not required as options: --plot needs only --out.
+    parser.add_argument("--model", help="checkpoint directory of the SFT model to train (also the KL reference)")
     parser.add_argument("--out", type=output_dir, required=True, help="run directory")
-    hints = typing.get_type_hints(GRPOConfig)
-    for config_field in dataclasses.fields(GRPOConfig):
-        if config_field.name in RENAMED:
-            continue
-        flag = "--" + config_field.name.replace("_", "-")
-        kind = hints[config_field.name]
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=config_field.default)
-        else:
-            base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
-            parser.add_argument(flag, type=base, default=config_field.default,
-                                help=f"(default: {config_field.default})")
+    add_options(parser, GRPOConfig, skip=("model", "output_dir"))
     parser.set_defaults(run=run_grpo)
 
 
-def config_from_args(args: argparse.Namespace) -> GRPOConfig:
+def grpo_config(args: argparse.Namespace) -> GRPOConfig:
     if not args.model:
         raise ValueError("--model is required (the checkpoint directory to train from)")
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(GRPOConfig) if f.name not in RENAMED}
-    return GRPOConfig(model=args.model, output_dir=str(args.out), **values)
+    return config_from_args(args, GRPOConfig, model=args.model, output_dir=str(args.out))
 
 
 def run_grpo(args: argparse.Namespace) -> int:
@@ -67,7 +53,7 @@ def run_grpo(args: argparse.Namespace) -> int:
         if (args.out / LEVEL_CSV).exists():
             print(f"wrote {plot_level_shares([], args.out / LEVEL_SHARES_PNG, args.out / LEVEL_CSV)}")
         return 0
-    result = train(config_from_args(args))
+    result = train(grpo_config(args))
     print(f"{result.iterations} iterations done; final model {result.final_model}; "
           f"log {Path(result.output_dir) / LOG_CSV}")
     return 0

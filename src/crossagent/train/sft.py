@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from datasets import load_from_disk
 from PIL import Image
+from transformers import TrainerState
+from transformers.trainer import TRAINER_STATE_NAME
 from trl import SFTConfig, SFTTrainer
 
 from crossagent.models.loading import load_model
@@ -55,9 +57,9 @@ class SFTResult:
     output_dir: str
     steps: int
     final_loss: float | None
-    train_seconds: float
-    tokens: int  # non-padding tokens seen by the model
-    tokens_per_second: float
+    train_seconds: float  # of this session (a resumed run: since it resumed)
+    tokens: int  # non-padding tokens seen by the model, all processes, resumed sessions included
+    tokens_per_second: float  # of this session
 
 
 class AssistantOnlyCollator:
@@ -69,7 +71,6 @@ class AssistantOnlyCollator:
         tokenizer = processor.tokenizer
         self.prefix_ids = tokenizer.encode(ASSISTANT_PREFIX, add_special_tokens=False)
         self.end_id = tokenizer.convert_tokens_to_ids(TURN_END)
-        self.tokens_seen = 0
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         texts, images = [], []
@@ -84,7 +85,6 @@ class AssistantOnlyCollator:
             raise ValueError(f"an example is {batch['input_ids'].shape[1]} tokens, over max_length {self.max_length}; "
                              "shorten the history or raise max_length (truncating would cut images apart)")
         batch["labels"] = self.assistant_labels(batch["input_ids"], batch["attention_mask"])
-        self.tokens_seen += int(batch["attention_mask"].sum())
         return batch
 
     def assistant_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -154,17 +154,21 @@ def run_sft(settings: SFTSettings) -> SFTResult:
         disable_tqdm=not settings.progress,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",  # kept in each checkpoint's trainer_state.json: resumes count on
     )
     trainer = SFTTrainer(model=model, args=config, data_collator=collator, train_dataset=dataset,
                          processing_class=processor, callbacks=[LossCurveCallback(output)])
+    tokens_before = (TrainerState.load_from_json(str(checkpoint / TRAINER_STATE_NAME)).num_input_tokens_seen
+                     if checkpoint else 0)  # the count goes on from the checkpoint's; the speed is this session's
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.perf_counter() - started
     trainer.save_model(str(output / "final"))
     processor.save_pretrained(str(output / "final"))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    tokens = trainer.state.num_input_tokens_seen
     result = SFTResult(str(output / "final"), trainer.state.global_step, losses[-1] if losses else None, seconds,
-                       collator.tokens_seen, collator.tokens_seen / seconds if seconds else 0.0)
+                       tokens, (tokens - tokens_before) / seconds if seconds else 0.0)
     (output / RESULT_FILE).write_text(json.dumps({"settings": _training_settings(settings), "result": asdict(result)},
                                                  indent=1))
     return result

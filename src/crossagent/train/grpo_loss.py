@@ -1,0 +1,175 @@
+"""GRPO's pieces as functions of tensors, checked against hand-computed numbers in tests/train/test_grpo_loss.py.
+
+The advantages, the clipped loss with its KL and entropy terms, the log-probabilities of reply
+tokens (one forward pass, used for the old, reference and current policy alike), and the plan of
+which turns go into which optimizer step on which process. train/grpo.py puts them together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from trl.trainer.utils import selective_log_softmax
+
+from crossagent.agents.model_policy import SampledTurn
+
+
+# --- the loss, as pure functions of tensors ----------------------------------------------------
+def group_advantages(returns: torch.Tensor, group_ids: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """(R - group mean) / (group std + eps), std with Bessel's correction as in TRL and verl.
+
+    A group whose returns are all equal (or a group of one) gets exactly 0: it carries no signal.
+    """
+    returns = returns.to(torch.float32)
+    advantages = torch.zeros_like(returns)
+    for group in group_ids.unique():
+        members = group_ids == group
+        values = returns[members]
+        if values.numel() < 2 or bool((values == values[0]).all()):
+            continue
+        advantages[members] = (values - values.mean()) / (values.std() + eps)
+    return advantages
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token KL(policy || reference) estimate exp(ref - logp) - (ref - logp) - 1 (Schulman's k3)."""
+    delta = ref_logp - logp
+    return torch.exp(delta) - delta - 1
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the last dimension's unmasked entries: one value per row."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+
+def clipped_policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                        mask: torch.Tensor, clip_epsilon: float) -> torch.Tensor:
+    """PPO's clipped surrogate, negated, averaged over each reply's tokens: one value per reply."""
+    ratio = torch.exp(logp - old_logp)
+    advantage = advantages.unsqueeze(-1)
+    surrogate = torch.min(ratio * advantage, torch.clamp(ratio, 1 - clip_epsilon, 1 + clip_epsilon) * advantage)
+    return masked_mean(-surrogate, mask)
+
+
+def clipped_share(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+                  clip_epsilon: float) -> torch.Tensor:
+    """Per reply, the share of tokens where the clip is active (ratio beyond 1 ± eps in the advantage's direction)."""
+    ratio = torch.exp(logp - old_logp)
+    advantage = advantages.unsqueeze(-1)
+    clipped = ((ratio > 1 + clip_epsilon) & (advantage > 0)) | ((ratio < 1 - clip_epsilon) & (advantage < 0))
+    return masked_mean(clipped.to(logp.dtype), mask)
+
+
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of softmax(logits) over the last dimension, in nats."""
+    log_probs = torch.log_softmax(logits, dim=-1)
+    return -(log_probs.exp() * log_probs).sum(-1)
+
+
+@dataclass
+class LossTerms:
+    per_sample: torch.Tensor  # [replies] policy + kl_coef * kl - entropy_coef * entropy
+    policy: torch.Tensor  # [replies]
+    kl: torch.Tensor  # [replies]
+    entropy: torch.Tensor  # [replies]
+    clip_fraction: torch.Tensor  # [replies]
+
+    @property
+    def loss(self) -> torch.Tensor:
+        """Mean over replies of each reply's mean over its tokens."""
+        return self.per_sample.mean()
+
+
+def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None,
+              advantages: torch.Tensor, mask: torch.Tensor, entropy: torch.Tensor, clip_epsilon: float,
+              kl_coef: float, entropy_coef: float) -> LossTerms:
+    """All tensors [replies, tokens] except advantages [replies]; mask 1 on reply tokens, 0 on padding."""
+    policy = clipped_policy_loss(logp, old_logp, advantages, mask, clip_epsilon)
+    kl = masked_mean(kl_k3(logp, ref_logp), mask) if ref_logp is not None else torch.zeros_like(policy)
+    mean_entropy = masked_mean(entropy, mask)
+    with torch.no_grad():
+        clip_fraction = clipped_share(logp, old_logp, advantages, mask, clip_epsilon)
+    return LossTerms(policy + kl_coef * kl - entropy_coef * mean_entropy, policy, kl, mean_entropy, clip_fraction)
+
+
+# --- log-probabilities of the reply tokens ------------------------------------------------------
+def reply_logprobs(model, processor, turns: list[SampledTurn], temperature: float, with_entropy: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(log-probs [turns, tokens], mask, entropies or None) of each turn's reply tokens after its prompt.
+
+    Rows are [left-padded prompt | reply | right padding], the layout generation saw, and the model
+    computes logits only for the reply positions (logits_to_keep).
+    """
+    texts = [processor.apply_chat_template(turn.messages, add_generation_prompt=True, tokenize=False)
+             for turn in turns]
+    images = [image for turn in turns for image in turn.images]
+    inputs = dict(processor(text=texts, images=images or None, padding=True, padding_side="left",
+                            return_tensors="pt"))
+    width = max(len(turn.token_ids) for turn in turns)
+    reply_ids = torch.full((len(turns), width), processor.tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(turns), width), dtype=torch.long)
+    for row, turn in enumerate(turns):
+        reply_ids[row, :len(turn.token_ids)] = torch.tensor(turn.token_ids)
+        mask[row, :len(turn.token_ids)] = 1
+    inputs["input_ids"] = torch.cat([inputs["input_ids"], reply_ids], dim=1)
+    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], mask], dim=1)
+    if "mm_token_type_ids" in inputs:  # text tokens are type 0
+        inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(reply_ids)], dim=1)
+    device = next(model.parameters()).device
+    inputs = {name: value.to(device) for name, value in inputs.items()}
+    reply_ids, mask = reply_ids.to(device), mask.to(device)
+    # Position p predicts token p + 1: the reply's logits are the width positions before the last one.
+    logits = model(**inputs, logits_to_keep=width + 1, use_cache=False).logits[:, :-1].float() / temperature
+    logp = selective_log_softmax(logits, reply_ids)
+    return logp, mask, entropy_from_logits(logits) if with_entropy else None
+
+
+@torch.no_grad()
+def score_turns(model, processor, turns: list[SampledTurn], indices: list[int], temperature: float,
+                batch_size: int) -> dict[int, torch.Tensor]:
+    """Log-probs of the replies of turns[indices], one 1-D tensor per turn."""
+    scores = {}
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size]
+        logp, _, _ = reply_logprobs(model, processor, [turns[i] for i in chunk], temperature)
+        for row, index in enumerate(chunk):
+            scores[index] = logp[row, :len(turns[index].token_ids)]
+    return scores
+
+
+def padded(rows: list[torch.Tensor], width: int) -> torch.Tensor:
+    out = rows[0].new_zeros((len(rows), width))
+    for row, values in enumerate(rows):
+        out[row, :len(values)] = values
+    return out
+
+
+# --- which turns go into which optimizer step, on which process ---------------------------------
+@dataclass(frozen=True)
+class OptimizerStep:
+    micro_batches: list[list[int]]  # this process's turn indices, at most minibatch_size per micro-batch
+    weights: list[list[float]]  # 1.0, or 0.0 for a filler row (keeps every process's pass count equal)
+    turns: int  # real turns in this step over all processes: the step's loss is their mean
+
+
+def optimizer_steps(num_turns: int, num_processes: int, process_index: int, minibatch_size: int,
+                    accumulation: int, rng: np.random.Generator) -> list[OptimizerStep]:
+    """One epoch. Process p owns turns p, p + P, p + 2P, ... (shuffled); under DDP every process must run
+    the same number of forward/backward passes, so shorter shards end with zero-weight filler rows."""
+    shard = rng.permutation(np.arange(process_index, num_turns, num_processes)).tolist()
+    shard_sizes = [len(range(p, num_turns, num_processes)) for p in range(num_processes)]
+    width = max(shard_sizes)
+    filler = shard[0] if shard else 0
+    per_step = minibatch_size * accumulation
+    steps = []
+    for start in range(0, width, per_step):
+        rows = list(range(start, min(start + per_step, width)))
+        micro = [rows[i:i + minibatch_size] for i in range(0, len(rows), minibatch_size)]
+        steps.append(OptimizerStep(
+            micro_batches=[[shard[r] if r < len(shard) else filler for r in batch] for batch in micro],
+            weights=[[1.0 if r < len(shard) else 0.0 for r in batch] for batch in micro],
+            turns=sum(min(max(size - start, 0), per_step) for size in shard_sizes)))
+    return steps
