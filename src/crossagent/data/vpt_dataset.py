@@ -7,7 +7,8 @@ frames at 20 per second). Every frame becomes one example per output format:
 written in a format profile (default `openha`, the bytes the released models were trained on).
 Examples carry the chat messages and images the project's SFT reads (train/sft.py).
 
-Rejection filter (minecraft-formats.md section 10), first broken rule counted:
+Rejection filter (minecraft-formats.md section 10; the rules and report of data/builders.py),
+first broken rule counted:
 action_lines (not exactly one `Action:` line), upper_lines (an upper level twice), unparseable
 (a line that does not parse), action_mismatch (the `Action:` line decodes to another action
 than the recorded one, e.g. a fractional mouse delta rounded to whole pixels), noop (the
@@ -24,7 +25,7 @@ import random
 import shutil
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,9 @@ from crossagent.actions.minecraft.prompts import OUTPUT_FORMATS, build_messages
 from crossagent.actions.minecraft.text_action import TextAction
 from crossagent.actions.minecraft.vpt import read_vpt_jsonl, text_actions, vpt_to_env_actions
 from crossagent.actions.parse_error import ParseError
+from crossagent.data.builders import FilterReport
 from crossagent.data.video import iter_video_frames
 
-REJECTION_RULES = ("action_lines", "upper_lines", "unparseable", "action_mismatch", "noop")
 LEVELS_OF_FORMAT = {"raw": ("action",), "motion_coa": ("motion", "action")}
 FEATURES = Features({
     "messages": Value("string"), "images": List(Image()), "format": Value("string"), "levels": List(Value("string")),
@@ -70,17 +71,6 @@ class VptDatasetSettings:
             raise ValueError(f"unknown output format(s) {unknown} (known: {', '.join(OUTPUT_FORMATS)})")
         if self.history < 0 or not 0.0 <= self.keep_noop <= 1.0 or (self.image_width is not None and self.image_width < 1):
             raise ValueError("history must be >= 0, keep_noop in [0, 1] and image_width >= 1")
-
-
-@dataclass
-class FilterReport:
-    kept: int = 0
-    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECTION_RULES, 0))
-
-    def add(self, other: FilterReport) -> None:
-        self.kept += other.kept
-        for rule, count in other.rejected.items():
-            self.rejected[rule] += count
 
 
 def rejection(reply: str, recorded_action: dict[str, Any], profile: McProfile) -> str | None:
@@ -171,12 +161,12 @@ def build_vpt_dataset(recordings: Sequence[Path], out: str | Path, settings: Vpt
             _build_part(path, part, settings)
         report = FilterReport(**json.loads((part / REPORT_FILE).read_text()))
         total.add(report)
-        per_recording[path.stem] = asdict(report)
+        per_recording[path.stem] = report.to_dict()
         parts.append(load_from_disk(str(part)))
         on_recording(path.stem, report)
     dataset = concatenate_datasets(parts) if parts else Dataset.from_list([], features=FEATURES)
     _replace_dir(out / "dataset", lambda tmp: dataset.save_to_disk(str(tmp)))
-    (out / REPORT_FILE).write_text(json.dumps({**asdict(total), "recordings": per_recording}, indent=1))
+    (out / REPORT_FILE).write_text(json.dumps({**total.to_dict(), "recordings": per_recording}, indent=1))
     return load_from_disk(str(out / "dataset")), total
 
 
@@ -186,7 +176,7 @@ def _build_part(path: Path, part: Path, settings: VptDatasetSettings) -> None:
     def write(tmp: Path) -> None:
         Dataset.from_list(examples, features=FEATURES).save_to_disk(str(tmp))
         # Written last: its presence marks the recording as done.
-        (tmp / REPORT_FILE).write_text(json.dumps(asdict(report)))
+        (tmp / REPORT_FILE).write_text(json.dumps(report.to_dict()))
 
     _replace_dir(part, write)
 

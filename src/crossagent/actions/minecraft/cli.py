@@ -18,7 +18,8 @@ from tqdm import tqdm
 from crossagent.actions.minecraft.profile import PROFILES, profile_named
 from crossagent.actions.minecraft.prompts import OUTPUT_FORMATS
 from crossagent.actions.minecraft.vpt import convert_vpt_file
-from crossagent.data.vpt_dataset import FilterReport, VptDatasetSettings, build_vpt_dataset, find_recordings
+from crossagent.data.builders import FilterReport
+from crossagent.data.vpt_dataset import VptDatasetSettings, build_vpt_dataset, find_recordings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
