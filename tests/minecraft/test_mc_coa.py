@@ -2,7 +2,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crossagent.actions.minecraft.coa import ChainOfAction, parse_chain_of_action
+import dataclasses
+
+from crossagent.actions.minecraft.coa import ChainOfAction, format_chain_of_action, parse_chain_of_action
+from crossagent.actions.minecraft.profile import CROSSAGENT, OPENHA
 from crossagent.actions.parse_error import ParseError
 from crossagent.actions.minecraft.grounding import GroundingAction
 from crossagent.actions.minecraft.text_action import TextAction
@@ -17,7 +20,7 @@ def test_full_chain():
     chain = parse_chain_of_action(FULL)
     assert list(chain.levels) == ["skill", "grounding", "motion", "action"]
     assert chain.levels["skill"] == "chop down trees"
-    assert chain.levels["grounding"] == GroundingAction("Mine", "oak log", (412, 530))
+    assert chain.levels["grounding"] == GroundingAction("Mine", "oak log", ((412, 530),))
     assert chain.levels["motion"] == {"turn right", "attack / mine"}
     assert chain.executed_level == "action"
     assert chain.executed == TextAction(dx=19, keys=("w",), clicks=("left",))
@@ -51,6 +54,38 @@ def test_reply_without_levels():
     chain = parse_chain_of_action("I am not sure what to do.")
     assert chain == ChainOfAction()
     assert chain.executed_level is None and chain.executed is None
+
+
+LINES = {"motion": "Motion: turn right, attack / mine", "skill": "Skill: chop down trees",
+         "action": "Action: move(19, 0) and press(w) and click(left) "}
+
+
+def test_line_layout():
+    assert format_chain_of_action(LINES, OPENHA) == (
+        "Skill: chop down trees\nMotion: turn right, attack / mine\nAction: move(19, 0) and press(w) and click(left) ")
+
+
+def test_tag_wrapped_layout_round_trip():
+    tags = dataclasses.replace(OPENHA, coa_layout="tags")
+    text = format_chain_of_action(LINES, tags)
+    assert text == ("<skill>chop down trees</skill>\n<motion>turn right, attack / mine</motion>\n"
+                    "<raw>move(19, 0) and press(w) and click(left)</raw>")
+    assert parse_chain_of_action(text) == parse_chain_of_action(format_chain_of_action(LINES, CROSSAGENT))
+
+
+def test_tags_read_in_any_spacing_and_mixed_with_lines():
+    chain = parse_chain_of_action("<grounding> Kill <|point_start|>(1,2)<|point_end|> </grounding><motion> move forward,"
+                                  "\n turn right and up</motion>Action: no_op")
+    assert chain.levels["grounding"] == GroundingAction("Kill", None, ((1, 2),))
+    assert chain.levels["motion"] == {"move forward", "turn right", "turn up"}
+    assert chain.executed_level == "action"
+
+
+def test_format_refuses_wrong_lines():
+    with pytest.raises(ValueError, match="must start with `Motion:`"):
+        format_chain_of_action({"motion": "Action: no_op"})
+    with pytest.raises(ValueError, match="unknown CoA levels"):
+        format_chain_of_action({"latent": "Latent: 3"})
 
 
 @given(st.text())

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -5,10 +7,12 @@ from hypothesis import strategies as st
 from crossagent.actions.minecraft.camera_quantizer import COARSE_QUANTIZER, FINE_QUANTIZER
 from crossagent.actions.minecraft.env_action import BUTTONS, actions_equal, is_null, make_action, pressed_buttons
 from crossagent.actions.parse_error import ParseError
+from crossagent.actions.minecraft.profile import CROSSAGENT, OPENHA
 from crossagent.actions.minecraft.raw_tokens import (
     BUTTON_GROUPS,
     RawTokenCodec,
     RawTokenVocabulary,
+    load_token_table,
     reserved_token_vocabulary,
 )
 
@@ -110,6 +114,65 @@ def test_any_action_lands_on_a_fixed_point(pressed, pitch, yaw):
     quantised = CODEC.decode(tokens)
     assert CODEC.encode(quantised) == tokens
     assert all(abs(c) <= 10 for c in quantised["camera"])
+
+
+OPENHA_CODEC = RawTokenCodec.for_profile(OPENHA)
+
+
+def test_openha_inventory_is_exclusive_when_encoding():
+    action = make_action(["inventory", "forward"], camera=(0, 2.85))
+    # VPT's joint action space: the action encodes as the null action.
+    assert OPENHA_CODEC.encode(action) == rst(178) + rst(219) + rst(240) + rst(179)
+    # Ours keeps everything, inventory last (the group order of BUTTON_GROUPS).
+    assert RawTokenCodec.for_profile(CROSSAGENT).encode(action) == rst(178) + rst(191) + rst(177) + rst(219) + rst(246) + rst(179)
+
+
+def test_openha_inventory_token_drops_other_buttons_when_decoding():
+    tokens = rst(178) + rst(177) + rst(191) + rst(204) + rst(219) + rst(246) + rst(179)
+    assert pressed_buttons(OPENHA_CODEC.decode(tokens)) == ("inventory",)
+    assert OPENHA_CODEC.decode(tokens)["camera"] == [0.0, pytest.approx(2.607, abs=1e-3)]
+    assert pressed_buttons(CODEC.decode(tokens)) == ("forward", "attack", "inventory")
+    # Without inventory the profiles agree.
+    plain = make_action(["jump", "use"], camera=(-1.19, 0))
+    assert OPENHA_CODEC.encode(plain) == CODEC.encode(plain)
+
+
+def test_a_model_familys_table_from_json(tmp_path):
+    # A made-up table in the style of a family without reserved tokens: rare characters.
+    alphabet = iter(chr(0x4E00 + i) for i in range(200))
+    table = {"begin": "<act>", "end": "</act>",
+             "groups": {group: [next(alphabet) for _ in range(size)] for group, size in
+                        [*((g, len(o)) for g, o in BUTTON_GROUPS.items()), ("camera", 2), ("pitch", 21), ("yaw", 21)]}}
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(table, ensure_ascii=False))
+    vocabulary = load_token_table(path)
+    assert RawTokenVocabulary.from_json(vocabulary.to_json()) == vocabulary
+    assert vocabulary.to_json()["groups"]["pitch"] == table["groups"]["pitch"]
+    codec = RawTokenCodec.for_profile(OPENHA, vocabulary)
+    action = make_action(["forward", "attack"], camera=(0, 2.85))
+    fore_back, attack = table["groups"]["fore_back"][1], table["groups"]["attack"][1]
+    pitch, yaw = table["groups"]["pitch"][10], table["groups"]["yaw"][16]
+    assert codec.encode(action) == f"<act>{fore_back}{attack}{pitch}{yaw}</act>"
+    assert pressed_buttons(codec.decode(codec.encode(action))) == ("forward", "attack")
+
+
+def test_the_qwen2_vl_table_survives_json():
+    vocabulary = reserved_token_vocabulary()
+    assert RawTokenVocabulary.from_json(json.loads(json.dumps(vocabulary.to_json()))) == vocabulary
+    assert vocabulary.to_json()["groups"]["hotbar"][:2] == [rst(180), rst(181)]
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{not json", "not valid JSON"),
+    ('{"begin": "<a>", "end": "<b>"}', "needs begin, end and groups"),
+    ('{"begin": "<a>", "end": "<b>", "groups": {"hotbar": ["x"]}}', "every value of every group"),
+])
+def test_bad_token_tables_name_the_file(tmp_path, content, problem):
+    path = tmp_path / "table.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=problem) as error:
+        load_token_table(path)
+    assert str(path) in str(error.value)
 
 
 @given(st.text())

@@ -66,6 +66,11 @@ class FilterReport:
     def to_dict(self) -> dict:
         return {"kept": self.kept, "rejected": dict(self.rejected)}
 
+    def add(self, other: FilterReport) -> None:
+        self.kept += other.kept
+        for rule, count in other.rejected.items():
+            self.rejected[rule] += count
+
 
 def rejection(reply: str, chain: Sequence[str], recorded_action: str) -> str | None:
     """The first structural filter rule `reply` breaks (no-ops are sampled apart), or None."""

@@ -7,13 +7,16 @@ option of the group; the camera is two mu-law bins. A sequence is
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from crossagent.actions.minecraft.camera_quantizer import FINE_QUANTIZER, CameraQuantizer
-from crossagent.actions.minecraft.env_action import EnvAction, camera_of, make_action
+from crossagent.actions.minecraft.env_action import EnvAction, camera_of, make_action, null_action
+from crossagent.actions.minecraft.profile import CROSSAGENT, McProfile
 from crossagent.actions.parse_error import ParseError
 
 # Options of each button group; value 0 (None) is "nothing pressed in this group".
@@ -77,6 +80,35 @@ class RawTokenVocabulary:
         """(group, value) of a group token; KeyError for any other string."""
         return self._by_token[token]
 
+    def to_json(self) -> dict[str, Any]:
+        """`{"begin": T, "end": T, "groups": {GROUP: [token of value 0, 1, ...]}}`."""
+        groups: dict[str, list[str]] = {}
+        for (group, value), token in sorted(self.tokens.items(), key=lambda item: (NUMBERING_ORDER.index(item[0][0]),
+                                                                                   item[0][1])):
+            groups.setdefault(group, []).append(token)
+        return {"begin": self.begin, "end": self.end, "groups": groups}
+
+    @classmethod
+    def from_json(cls, table: Mapping[str, Any]) -> RawTokenVocabulary:
+        """A table written by `to_json`: how another model family (llama, mistral, ...) spells the tokens."""
+        try:
+            tokens = {(group, value): token for group, options in table["groups"].items()
+                      for value, token in enumerate(options)}
+            return cls(begin=table["begin"], end=table["end"], tokens=tokens)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not a raw-token table (needs begin, end and groups): {error}") from None
+
+
+def load_token_table(path: str | Path) -> RawTokenVocabulary:
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error.msg})") from None
+    try:
+        return RawTokenVocabulary.from_json(table)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
 
 def reserved_token_vocabulary(
     start: int = 176,
@@ -110,6 +142,9 @@ def button_group_values(action: Mapping[str, Any]) -> dict[str, int]:
 class RawTokenCodec:
     vocabulary: RawTokenVocabulary = field(default_factory=reserved_token_vocabulary)
     quantizer: CameraQuantizer = FINE_QUANTIZER
+    # VPT's joint action space: an action with inventory encodes as the null action, and a decoded
+    # inventory token drops the other buttons (the released encoder's rule; False keeps everything).
+    inventory_exclusive: bool = False
     _token_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -121,10 +156,17 @@ class RawTokenCodec:
         tokens = sorted(self.vocabulary.tokens.values(), key=len, reverse=True)
         object.__setattr__(self, "_token_re", re.compile("|".join(map(re.escape, tokens))))
 
+    @classmethod
+    def for_profile(cls, profile: McProfile = CROSSAGENT, vocabulary: RawTokenVocabulary | None = None,
+                    quantizer: CameraQuantizer = FINE_QUANTIZER) -> RawTokenCodec:
+        return cls(vocabulary or reserved_token_vocabulary(n_camera_bins=quantizer.n_bins), quantizer,
+                   inventory_exclusive=profile.inventory_exclusive)
+
     def encode(self, action: Mapping[str, Any]) -> str:
-        """Like the released encoders: only the non-default button groups, then both camera bins.
-        (The released encoder also drops inventory by an off-by-one slice; we keep it.)"""
+        """Like the released encoders: only the non-default button groups, then both camera bins."""
         vocab = self.vocabulary
+        if self.inventory_exclusive and action.get("inventory", 0):
+            action = null_action()
         pitch_bin, yaw_bin = (int(b) for b in self.quantizer.encode(camera_of(action)))
         parts = [vocab.tokens[(g, v)] for g, v in button_group_values(action).items() if v]
         parts += [vocab.tokens[(PITCH, pitch_bin)], vocab.tokens[(YAW, yaw_bin)]]
@@ -153,6 +195,8 @@ class RawTokenCodec:
                 bins[group] = value
             elif group in values:  # the camera flag is implied by the bins
                 values[group] = value
+        if self.inventory_exclusive and values["inventory"]:
+            values = {group: value if group == "inventory" else 0 for group, value in values.items()}
         pressed = [BUTTON_GROUPS[g][v] for g, v in values.items() if v]
         camera = self.quantizer.decode([bins[PITCH], bins[YAW]])
         return make_action(pressed, camera=(float(camera[0]), float(camera[1])))

@@ -2,18 +2,19 @@
 
 `move` is a mouse delta in pixels (dx turns yaw, dy turns pitch, 0.15 degree per
 pixel), `press` names keys of the keyboard table, `click` names mouse buttons.
+How an action is written (empty parts, key order, rounding, ...) is the profile's
+business (profile.py); the parser reads every profile's form.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from crossagent.actions.minecraft.env_action import (
-    BUTTON_TO_KEY,
     KEY_TO_BUTTON,
     EnvAction,
     camera_of,
@@ -21,15 +22,16 @@ from crossagent.actions.minecraft.env_action import (
     make_action,
     pixels_to_degrees,
 )
+from crossagent.actions.minecraft.profile import CROSSAGENT, McProfile
 from crossagent.actions.parse_error import ParseError
 
 TAG = "Action:"
+NO_OP = "no_op"
 # `middle` is not in the spec's grammar, but the released encoder writes it for
 # pickItem, so we read and write it too rather than drop the button.
 CLICK_TO_BUTTON: dict[str, str] = {"left": "attack", "right": "use", "middle": "pickItem"}
 BUTTON_TO_CLICK: dict[str, str] = {button: click for click, button in CLICK_TO_BUTTON.items()}
 
-_KEY_ORDER = {key: i for i, key in enumerate(KEY_TO_BUTTON)}
 _CLICK_ORDER = {click: i for i, click in enumerate(CLICK_TO_BUTTON)}
 
 _NUMBER = re.compile(r"""^\s*(['"]?)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*\1\s*$""")
@@ -41,7 +43,9 @@ _FILLER = re.compile(r"^(?:\s|\band\b|[,;.]|<\|[^|>]*\|>)*$")
 
 @dataclass(frozen=True)
 class TextAction:
-    """One text action. `keys` and `clicks` are kept in canonical order, without repeats."""
+    """One text action as written: `dx`, `dy` are the written move (mouse pixels times the
+    profile's camera scale); `keys` keep the order given, without repeats (the released
+    encoder keeps the recording's order); `clicks` are kept in left, right, middle order."""
 
     dx: float = 0
     dy: float = 0
@@ -55,40 +59,72 @@ class TextAction:
         for click in self.clicks:
             if click not in CLICK_TO_BUTTON:
                 raise ValueError(f"unknown mouse button {click!r}")
-        object.__setattr__(self, "keys", tuple(sorted(set(self.keys), key=_KEY_ORDER.__getitem__)))
+        object.__setattr__(self, "keys", tuple(dict.fromkeys(self.keys)))
         object.__setattr__(self, "clicks", tuple(sorted(set(self.clicks), key=_CLICK_ORDER.__getitem__)))
 
-    def format(self) -> str:
-        """Canonical text: move, then press (table order), then clicks. The released
-        systems always write move and press, so the null action is `move(0, 0) and press()`."""
-        parts = [f"move({_format_number(self.dx)}, {_format_number(self.dy)})", f"press({', '.join(self.keys)})"]
+    def format(self, profile: McProfile = CROSSAGENT) -> str:
+        """Parts joined by ` and `: move, press, then clicks. Empty move/press parts are
+        written or left out as the profile says; with nothing left the text is `no_op`."""
+        keys = sorted(self.keys, key=profile.env_key_order.index) if profile.sort_keys else self.keys
+        parts = []
+        if profile.write_empty_parts or self.dx or self.dy:
+            parts.append(f"move({_format_number(self.dx)}, {_format_number(self.dy)})")
+        if profile.write_empty_parts or keys:
+            parts.append(f"press({', '.join(profile.key_names.get(key, key) for key in keys)})")
         parts += [f"click({click})" for click in self.clicks]
-        return f"{TAG} {' and '.join(parts)}"
+        return f"{TAG} {' and '.join(parts) if parts else NO_OP}{profile.text_suffix}"
 
-    def to_env_action(self) -> EnvAction:
+    def to_env_action(self, profile: McProfile = CROSSAGENT) -> EnvAction:
         pressed = [KEY_TO_BUTTON[key] for key in self.keys] + [CLICK_TO_BUTTON[c] for c in self.clicks]
-        return make_action(pressed, camera=(pixels_to_degrees(self.dy), pixels_to_degrees(self.dx)))
+        dx, dy = self.dx / profile.camera_scale, self.dy / profile.camera_scale
+        return make_action(pressed, camera=(pixels_to_degrees(dy), pixels_to_degrees(dx)))
 
     @classmethod
-    def from_env_action(cls, action: Mapping[str, Any]) -> TextAction:
-        """Degrees become whole pixels (rounded half away from zero, so that a move
-        and its mirror encode symmetrically)."""
+    def from_env_action(cls, action: Mapping[str, Any], profile: McProfile = CROSSAGENT,
+                        recorded_keys: Sequence[str] = ()) -> TextAction:
+        """Degrees become the written move, rounded by the profile's rule. Keys come in the
+        order of `recorded_keys` (a recording's key names, those pressed), then the other
+        pressed keys in the profile's env_key_order."""
         pitch, yaw = camera_of(action)
-        keys = [key for button, key in BUTTON_TO_KEY.items() if action.get(button, 0)]
+        pressed = [key for key in profile.env_key_order if action.get(KEY_TO_BUTTON[key], 0)]
+        keys = [key for key in recorded_keys if key in pressed] + pressed
         clicks = [click for button, click in BUTTON_TO_CLICK.items() if action.get(button, 0)]
-        return cls(dx=_round_half_away(degrees_to_pixels(yaw)), dy=_round_half_away(degrees_to_pixels(pitch)),
+        return cls(dx=profile.round_pixels(degrees_to_pixels(yaw) * profile.camera_scale),
+                   dy=profile.round_pixels(degrees_to_pixels(pitch) * profile.camera_scale),
                    keys=tuple(keys), clicks=tuple(clicks))
 
 
-def parse_text_action(text: str) -> TextAction | ParseError:
+def format_action_chunk(actions: Sequence[TextAction], profile: McProfile = CROSSAGENT) -> str:
+    """Several actions in one reply (an action chunk): one `Action:` line each, in time order."""
+    if not actions:
+        raise ValueError("an action chunk needs at least one action")
+    return "\n".join(action.format(profile) for action in actions)
+
+
+def parse_action_chunk(text: str, profile: McProfile = CROSSAGENT) -> tuple[TextAction, ...] | ParseError:
+    """Every `Action:` line of `text`, in order; the first unreadable one is the error."""
+    starts = [match.start() for match in re.finditer(re.escape(TAG), text)]
+    if not starts:
+        return ParseError("no `Action:` line", text)
+    actions = []
+    for start in starts:
+        parsed = parse_text_action(text[start:].split("\n", 1)[0], profile)
+        if isinstance(parsed, ParseError):
+            return parsed
+        actions.append(parsed)
+    return tuple(actions)
+
+
+def parse_text_action(text: str, profile: McProfile = CROSSAGENT) -> TextAction | ParseError:
     """Read the last `Action:` line of `text` (or all of `text` when it has no tag).
 
     Lenient: numbers may be signed, quoted or decimal; parts may come in any order
     with extra spaces; `no_op` anywhere in the action means the null action.
+    Key names may be the keyboard table's or the profile's renamed ones.
     Never raises; anything unreadable comes back as a ParseError.
     """
     body = _action_body(text)
-    if "no_op" in body:
+    if NO_OP in body:
         return TextAction()
     if not body.strip():
         return ParseError("empty action", text)
@@ -111,12 +147,13 @@ def parse_text_action(text: str) -> TextAction | ParseError:
             return ParseError(f"move needs two numbers, got ({moves[0]})", text)
         dx, dy = numbers
 
+    renamed = {written.lower(): key for key, written in profile.key_names.items()}
     keys, clicks = [], []
     for name, args in parts:
         if name == "move":
             continue
         names = [_normalise_name(arg) for arg in args.split(",")]
-        names = [n for n in names if n]
+        names = [renamed.get(n, n) for n in names if n] if name == "press" else [n for n in names if n]
         table = KEY_TO_BUTTON if name == "press" else CLICK_TO_BUTTON
         unknown = [n for n in names if n not in table]
         if unknown:
@@ -148,7 +185,3 @@ def _normalise_name(arg: str) -> str:
 
 def _format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _round_half_away(value: float) -> int:
-    return int(math.copysign(math.floor(abs(value) + 0.5), value))

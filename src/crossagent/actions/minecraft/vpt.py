@@ -7,6 +7,7 @@ actions we derive match the actions their models were trained on.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,50 @@ from crossagent.actions.minecraft.env_action import (
     KEY_TO_BUTTON,
     MOUSE_BUTTON_TO_BUTTON,
     EnvAction,
+    camera_of,
+    degrees_to_pixels,
     make_action,
     pixels_to_degrees,
 )
+from crossagent.actions.minecraft.profile import CROSSAGENT, McProfile
 from crossagent.actions.minecraft.text_action import TextAction
 
 KEY_PREFIX = "key.keyboard."
 ATTACK_MOUSE_BUTTON = 0
+# Far beyond any hand: 100000 pixels in one 50 ms frame is 41 turns. A bigger delta is garbage
+# that would overflow or poison the camera (1e308 pixels * 0.15 is inf).
+MAX_MOUSE_DELTA_PX = 100_000
+# No VPT field needs more digits (milliseconds since 1970 have 13); longer integers are garbage.
+MAX_INTEGER_DIGITS = 20
 
 
 class VptFormatError(ValueError):
     """A recording line that is not a VPT frame; the message names the file and line."""
+
+
+class _NotANumber(ValueError):
+    """A JSON number a recording must not hold (NaN, Infinity, overflowing or absurdly long)."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotANumber(f"{name} is not a number (JSON has no NaN or Infinity)")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _NotANumber(f"the number {_shorten(literal)} overflows a float")
+    return value
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _NotANumber(f"a {len(literal.lstrip('-'))}-digit integer ({_shorten(literal)}) is not a recording value")
+    return int(literal)
+
+
+def _shorten(literal: str) -> str:
+    return literal if len(literal) <= 24 else f"{literal[:12]}...{literal[-6:]}"
 
 
 def read_vpt_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -37,9 +71,12 @@ def read_vpt_jsonl(path: str | Path) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                frame = json.loads(line)
+                frame = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float,
+                                   parse_int=_bounded_int)
             except json.JSONDecodeError as error:
                 raise VptFormatError(f"{path}:{line_number}: not valid JSON ({error.msg})") from None
+            except _NotANumber as error:
+                raise VptFormatError(f"{path}:{line_number}: {error}") from None
             problem = _frame_problem(frame)
             if problem:
                 raise VptFormatError(f"{path}:{line_number}: {problem}")
@@ -61,6 +98,9 @@ def _frame_problem(frame: Any) -> str | None:
         return "missing object 'mouse'"
     if not (is_number(mouse.get("dx")) and is_number(mouse.get("dy"))):
         return "'mouse.dx' and 'mouse.dy' must be numbers"
+    for axis in ("dx", "dy"):
+        if abs(mouse[axis]) > MAX_MOUSE_DELTA_PX:
+            return f"'mouse.{axis}' {mouse[axis]:.6g} is outside +-{MAX_MOUSE_DELTA_PX} pixels"
     if not (is_list_of(mouse.get("buttons"), int) and is_list_of(mouse.get("newButtons"), int)):
         return "'mouse.buttons' and 'mouse.newButtons' must be lists of integers"
     if not isinstance(keyboard, dict) or not is_list_of(keyboard.get("keys"), str):
@@ -110,10 +150,51 @@ def vpt_to_env_actions(frames: Sequence[Mapping[str, Any]]) -> list[EnvAction]:
     return actions
 
 
-def convert_vpt_file(path: str | Path) -> list[dict[str, Any]]:
+def recorded_keys(frame: Mapping[str, Any]) -> list[str]:
+    """The frame's keys as keyboard-table names, in the recording's order (unknown keys left out)."""
+    names = [key.removeprefix(KEY_PREFIX) for key in frame["keyboard"]["keys"] if key.startswith(KEY_PREFIX)]
+    return [name for name in names if name in KEY_TO_BUTTON]
+
+
+def text_actions(frames: Sequence[Mapping[str, Any]], actions: Sequence[Mapping[str, Any]],
+                 profile: McProfile = CROSSAGENT) -> list[TextAction]:
+    """Each frame's text action; keys keep the recording's order (what the profile writes of it is its business)."""
+    return [TextAction.from_env_action(action, profile, recorded_keys(frame)) for frame, action in zip(frames, actions)]
+
+
+def convert_vpt_file(path: str | Path, profile: McProfile = CROSSAGENT) -> list[dict[str, Any]]:
     """Per frame: {"frame": i, "env_action": {...}, "text_action": "Action: ..."} (JSON-ready)."""
-    actions = vpt_to_env_actions(read_vpt_jsonl(path))
+    frames = read_vpt_jsonl(path)
+    actions = vpt_to_env_actions(frames)
     return [
-        {"frame": i, "env_action": action, "text_action": TextAction.from_env_action(action).format()}
-        for i, action in enumerate(actions)
+        {"frame": i, "env_action": action, "text_action": text.format(profile)}
+        for i, (action, text) in enumerate(zip(actions, text_actions(frames, actions, profile)))
     ]
+
+
+def env_actions_to_vpt(actions: Sequence[Mapping[str, Any]], profile: McProfile = CROSSAGENT) -> list[dict[str, Any]]:
+    """Env actions as VPT-style JSON actions: the recording fields `vpt_to_env_actions` reads
+    (`mouse.dx/dy/buttons/newButtons`, `keyboard.keys/newKeys`, `hotbar`), keys in the profile's order.
+
+    The inverse of `vpt_to_env_actions` for cameras of whole 1/1000 pixels, with one exception
+    VPT's own rule makes: a first action that presses attack as its only mouse button reads
+    back as the stuck click of a focusing window, so attack is dropped there.
+    """
+    frames = []
+    slot = 0
+    held_buttons: list[int] = []
+    held_keys: list[str] = []
+    for action in actions:
+        keys = [KEY_PREFIX + key for key in profile.env_key_order if action.get(KEY_TO_BUTTON[key], 0)]
+        buttons = [number for number, button in MOUSE_BUTTON_TO_BUTTON.items() if action.get(button, 0)]
+        slots = [i for i in range(9) if action.get(f"hotbar.{i + 1}", 0)]
+        slot = slots[-1] if slots else slot  # as in the raw-token groups, the higher slot wins
+        pitch, yaw = camera_of(action)
+        frames.append({
+            "mouse": {"dx": round(degrees_to_pixels(yaw), 3), "dy": round(degrees_to_pixels(pitch), 3),
+                      "buttons": buttons, "newButtons": [b for b in buttons if b not in held_buttons]},
+            "keyboard": {"keys": keys, "newKeys": [k for k in keys if k not in held_keys]},
+            "hotbar": slot,
+        })
+        held_buttons, held_keys = buttons, keys
+    return frames
