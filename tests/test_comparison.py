@@ -2,12 +2,14 @@
 and a re-run resumes instead of training or evaluating again."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from crossagent import comparison
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.comparison import LEVEL_SHARES_PNG, RESULTS_MD, ROWS, ComparisonSettings, run_comparison
+from crossagent.pipeline import StageMismatch
 from crossagent.tasks.suite import load_suite
 
 EVAL_TASKS = ("craft.place_table.kit.w45", "embodied.collect_wood.near.w0")
@@ -54,3 +56,9 @@ def test_a_rerun_resumes_every_stage(compared):
     assert after["speed"] == before["speed"]  # nothing was evaluated again
     assert after["grpo"]["iterations"] == 1
     assert after["timings_s"] == before["timings_s"] and after["sft"] == before["sft"]  # the first measurements
+
+
+def test_a_run_folder_built_with_other_settings_is_refused(compared):
+    settings, rows, _ = compared
+    with pytest.raises(StageMismatch, match=r"sft.max_steps: 2 -> 3"):
+        run_comparison(replace(settings, sft_steps=3), rows)

@@ -10,6 +10,7 @@ from crossagent import comparison, demo
 from crossagent.bench import cli as bench_cli
 from crossagent.bench import level_table, model_eval
 from crossagent.data import cli as data_cli
+from crossagent.folder_lock import FolderBusy
 from crossagent.models import serve
 from crossagent.tasks import cli as tasks_cli
 from crossagent.train import grpo_cli
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (ValueError, FileNotFoundError, KeyError, FolderBusy) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"crossagent {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -1,36 +1,33 @@
 """`crossagent demo`: the README's main job, end to end on the embedded world, on a CPU.
 
-1. record the expert on training tasks (never the mini set);
-2. label the steps into every action level and build the all-in-one SFT mix;
-3. build a tiny Qwen2-VL (random weights, tokenizer trained here) and cold-start SFT it;
-4. benchmark it on the mini suite in slow, fast and dynamic modes, next to the random agent
-   and the scripted expert; print the table and write the report (Markdown, JSON, PNG).
-Every stage resumes: recordings, SFT checkpoints and episode results are stored as they come.
+A preset of the pipeline (crossagent.pipeline): record the expert on training tasks (never the
+mini set), label the steps into every action level and the all-in-one mix, build a tiny Qwen2-VL
+(random weights, tokenizer trained here), cold-start SFT it, and benchmark it on the mini suite
+in slow, fast and dynamic modes next to the random agent and the scripted expert; print the table
+and write the report (Markdown, JSON, PNG). Every stage resumes; a folder built with other
+settings is refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
+from crossagent.arguments import output_dir
 from crossagent.bench.metrics import summaries_from_store
-from crossagent.bench.model_eval import EVAL_SAMPLING, ModelEvaluation, evaluate_model
+from crossagent.bench.model_eval import EVAL_SAMPLING, ModelEvaluation
 from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
-from crossagent.bench.runner import run_benchmark
-from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, BuildConfig
-from crossagent.data.cli import MIX, label
-from crossagent.data.recording import record
+from crossagent.cli_options import add_options, config_from_args
+from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
-from crossagent.models.tiny_vlm import create_tiny_model
+from crossagent.pipeline import (Pipeline, benchmark_stage, evaluation_stage, label_stage, record_stage, run_pipeline,
+                                 sft_stage, tiny_model_stage)
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
-from crossagent.train.sft import SFTSettings, run_sft
+from crossagent.train.sft import SFTSettings
 
 MODEL_NAME = "sft-all-in-one"
 BASELINES = ("expert", "random")
@@ -38,82 +35,62 @@ BASELINES = ("expert", "random")
 
 @dataclass
 class DemoSettings:
-    out: Path = Path("runs/demo")
+    out: Path = Path("runs/demo")  # the run folder
     per_category: int = 20  # training tasks per category
-    record_trials: int = 2
+    record_trials: int = 2  # expert episodes per training task
     history: int = 1  # turns of history in prompts (short prompts keep CPU training fast)
     observe: str = "both"  # what the model reads: image, text (the text view) or both
-    sft_steps: int = 300
-    batch_size: int = 8
-    learning_rate: float = 2e-3
-    eval_trials: int = 1  # 2+ for a spread across trials (each adds ~5 min on 2 cores)
+    sft_steps: int = 300  # optimizer steps of cold-start SFT
+    batch_size: int = 8  # SFT examples per step
+    learning_rate: float = 2e-3  # SFT learning rate
+    eval_trials: int = 1  # trials per mini task (2+ for a spread across trials)
     slots: int = 30  # episodes evaluated side by side: one generate call for all of them
-    requery_every: int = 4
-    workers: int = 2
+    requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
+    workers: int = 2  # processes for recording and the scripted baselines
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser("demo", help="record, label, SFT a tiny all-in-one model, benchmark it on the mini suite")
-    defaults = DemoSettings()
-    for name, value in asdict(defaults).items():
-        demo.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    demo.set_defaults(run=run_demo)
+    add_options(demo, DemoSettings, skip=("out",))
+    demo.add_argument("--out", type=output_dir, default=DemoSettings.out, help="the run folder (default: runs/demo)")
+    demo.set_defaults(run=lambda args: run_demo(config_from_args(args, DemoSettings, out=args.out)))
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    settings = DemoSettings(**{name: getattr(args, name) for name in asdict(DemoSettings())})
+def run_demo(settings: DemoSettings) -> int:
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
+    return run_pipeline(settings.out, 1, lambda pipeline: _demo(pipeline, settings))
+
+
+def _demo(pipeline: Pipeline, settings: DemoSettings) -> int:
+    out, suite = settings.out, load_suite()
     use_image, use_text = OBSERVES[settings.observe]
-    torch.set_num_threads(max(1, settings.workers // 2))  # small models: extra threads only contend
-    out = settings.out
-    timings: dict[str, float] = {}
-    suite = load_suite()
-
-    def stage(name: str, work):
-        started = time.perf_counter()
-        print(f"\n== {name}", flush=True)
-        result = work()
-        timings[name] = round(time.perf_counter() - started, 1)
-        return result
-
-    train = train_tasks(suite, settings.per_category)
-    recorded = stage("record expert trajectories", lambda: record(
-        "expert", train, settings.record_trials, out / "data" / "recording", workers=settings.workers))
-    print(f"{recorded.planned} episodes planned, {recorded.recorded} run now, {recorded.steps} steps stored")
-    labelled = out / "data" / "labelled"
-    build = BuildConfig(history=settings.history, use_image=use_image, use_text=use_text)
-    report = stage("label into every level", lambda: label(out / "data" / "recording", list(OUTPUT_FORMATS), labelled,
-                                                           ALL_IN_ONE_WEIGHTS, build))
-    init = out / "model" / "init"
-    if not (init / "config.json").exists():
-        stage("build the tiny model", lambda: create_tiny_model(init))
-    sft = stage("cold-start SFT", lambda: run_sft(SFTSettings(
-        model=str(init), dataset=str(labelled / MIX), output_dir=str(out / "model" / "sft"),
-        max_steps=settings.sft_steps, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-        save_steps=100, logging_steps=10)))
-    mini = suite.mini
-    store = out / RESULTS_FILE
-    for agent in BASELINES:
-        stage(f"benchmark {agent}", lambda agent=agent: run_benchmark(
-            agent, mini, settings.eval_trials, settings.workers, store, suite.name, mini_ids=suite.mini_ids))
-    evaluation = ModelEvaluation(sft.output_dir, MODEL_NAME, "mixed", ("slow", "fast", "dynamic"),
-                                 settings.eval_trials, settings.history, settings.observe, settings.requery_every,
-                                 EVAL_SAMPLING, settings.slots)
-    speeds = stage("benchmark the SFT model", lambda: evaluate_model(evaluation, mini, suite.name, suite.mini_ids, out))
-    keys = {(task.id, trial) for task in mini for trial in range(settings.eval_trials)}
-    with ResultsStore(store) as results:
-        summaries = summaries_from_store(results, {suite.name}, keys)
+    recording = record_stage(out, train_tasks(suite, settings.per_category), settings.record_trials, settings.workers)
+    labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text),
+                         OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS)
+    model = tiny_model_stage(out)
+    sft = sft_stage("cold-start SFT", out / "model" / "sft", model, labels.folder / MIX, labels, SFTSettings(
+        model="", dataset="", output_dir="", max_steps=settings.sft_steps, batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate, save_steps=100, logging_steps=10))
+    evaluation = ModelEvaluation("", MODEL_NAME, "mixed", ("slow", "fast", "dynamic"), settings.eval_trials,
+                                 settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
+                                 settings.slots)
+    stages = [recording, labels, model, sft,
+              *(benchmark_stage(out, agent, suite.mini, settings.eval_trials, suite, settings.workers)
+                for agent in BASELINES),
+              evaluation_stage("benchmark the SFT model", out, sft.folder / "final", sft, evaluation, suite.mini, suite)]
+    results = {stage.name: pipeline.run(stage) for stage in stages}
+    keys = {(task.id, trial) for task in suite.mini for trial in range(settings.eval_trials)}
+    with ResultsStore(out / RESULTS_FILE) as store:
+        summaries = summaries_from_store(store, {suite.name}, keys)
     paths = write_report(summaries, out)
-    facts = {"settings": {k: str(v) for k, v in asdict(settings).items()}, "timings_s": timings,
-             "sft": asdict(sft), "data": {name: d["kept"] for name, d in report["datasets"].items()},
-             "eval_speed": {mode: vars(speed) | {"steps_per_second": speed.steps_per_second,
-                                                 "tokens_per_second": speed.tokens_per_second}
-                            for mode, speed in speeds.items()}}
+    facts = {"settings": {k: str(v) for k, v in vars(settings).items()}, "timings_s": pipeline.facts.get("seconds"),
+             "sft": results["cold-start SFT"], "data": results["label into every level"]["examples"],
+             "eval_speed": results["benchmark the SFT model"]}
     (out / "demo.json").write_text(json.dumps(facts, indent=1, default=str) + "\n")
-    print(f"\n{suite.name}: mini suite, {len(mini)} tasks x {settings.eval_trials} trials per agent\n")
+    print(f"\n{suite.name}: mini suite, {len(suite.mini)} tasks x {settings.eval_trials} trials per agent\n")
     print(format_table(summaries))
-    print(f"\nstage times (s): {timings}")
+    print(f"\nstage times (s): {pipeline.facts.get('seconds')}")
     print(f"wrote {', '.join(str(p) for p in paths.values())}, {out / 'demo.json'}, "
           f"{out / 'model' / 'sft' / 'loss_curve.png'}")
     return 0

@@ -127,3 +127,27 @@ def test_a_crashing_env_is_stored_and_the_run_goes_on(tmp_path, tiny_tasks):
         crashed = [row for row in store.episodes() if row.error is not None]
     assert [row.task_id for row in crashed] == ["bad-seed"]
     assert "Seed must be between 0 and 2**32 - 1" in crashed[0].error
+
+
+def test_episodes_are_the_same_whatever_the_workers(tmp_path, tiny_tasks):
+    stored = {}
+    for workers in (1, 2):
+        store_path = tmp_path / f"workers-{workers}" / "results.sqlite"
+        run_benchmark("random", tiny_tasks, trials=2, workers=workers, store_path=store_path, suite_name="tiny",
+                      progress=False)
+        with ResultsStore(store_path) as store:
+            stored[workers] = {(r.task_id, r.trial): (r.success, r.steps, r.actions) for r in store.episodes()}
+    assert len(stored[1]) == 8 and stored[1] == stored[2]
+    assert len({tuple(actions) for _, _, actions in stored[1].values()}) > 1  # random: the episodes differ
+
+
+def test_an_edited_task_definition_runs_its_episodes_again(tmp_path, tiny_tasks, capsys):
+    from dataclasses import replace
+
+    store_path = tmp_path / "results.sqlite"
+    run_benchmark("random", tiny_tasks, trials=1, workers=1, store_path=store_path, suite_name="tiny", progress=False)
+    edited = [replace(task, budget=task.budget + 5) if task.id == "wood-0" else task for task in tiny_tasks]
+    again = run_benchmark("random", edited, trials=1, workers=1, store_path=store_path, suite_name="tiny",
+                          progress=False)
+    assert (again.ran, again.skipped) == (1, 3)
+    assert "1 task(s) defined otherwise (wood-0)" in capsys.readouterr().err

@@ -1,7 +1,6 @@
 """A model checkpoint on the benchmark: batched episodes stored per mode, resumable, keyed by what produced them."""
 
 import argparse
-import shutil
 from dataclasses import replace
 
 import pytest

@@ -9,7 +9,7 @@ import pytest
 
 from crossagent.agents.registry import make_agent
 from crossagent.data import cli
-from crossagent.data.builders import BuildConfig
+from crossagent.data.builders import REPORT, BuildConfig, label
 from crossagent.data.recording import (episodes_of, load_trajectories, read_manifest, record,
                                        record_episode, recording_env)
 
@@ -81,7 +81,7 @@ def run(*argv):
 def test_the_commands_label_a_recording_into_every_format_and_count_it(recording, tmp_path, capsys):
     out, _ = recording
     assert run("label", "--data", str(out), "--out", str(tmp_path), "--history", "2") == 0
-    report = json.loads((tmp_path / cli.REPORT).read_text())
+    report = json.loads((tmp_path / REPORT).read_text())
     assert set(report["datasets"]) == {"raw", "motion", "grounding", "skill", "motion_coa", "grounding_coa", "mixed",
                                        "mix"}
     assert all(counts["kept"] == report["steps"] for counts in report["datasets"].values())  # the expert never waits
@@ -125,8 +125,31 @@ def test_stats_count_tokens_with_a_saved_tokenizer(recording, tmp_path, capsys):
     words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]").save_pretrained(tmp_path / "tokenizer")
     out, _ = recording
-    cli.label(out, ["raw"], tmp_path / "sft", None, BuildConfig())
+    label(out, ["raw"], tmp_path / "sft", None, BuildConfig())
     by_whitespace = cli.stats(tmp_path / "sft")["raw"]
     by_tokenizer = cli.stats(tmp_path / "sft", str(tmp_path / "tokenizer"))["raw"]
     assert by_tokenizer["reply_tokens"] == by_whitespace["reply_tokens"] == {"mean": 2, "median": 2, "p95": 2,
                                                                              "max": 2}  # "Action: NAME"
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("truncate", r"recording shard .*shard-00000 is damaged"),
+    ("garbage", r"recording shard .*shard-00000 is damaged"),
+    ("manifest", r"manifest.json is damaged \(not JSON"),
+    ("manifest-shape", r"manifest.json is damaged: it lacks the lists of shards and episodes"),
+])
+def test_a_damaged_recording_is_named(recording, tmp_path, damage, words):
+    out, _ = recording
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    arrow = next((copy / "shard-00000").glob("*.arrow"))
+    if damage == "truncate":
+        arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+    elif damage == "garbage":
+        arrow.write_bytes(bytes(range(256)) * (arrow.stat().st_size // 256 + 1))
+    elif damage == "manifest":
+        (copy / "manifest.json").write_text('{"format": 2, "shards": [')
+    else:
+        (copy / "manifest.json").write_text('{"format": 2, "shards": "shard-00000"}')
+    with pytest.raises(ValueError, match=words):
+        load_trajectories(copy)

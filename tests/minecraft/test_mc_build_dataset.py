@@ -97,7 +97,7 @@ def test_keep_noop_keeps_them(clip, tmp_path):
 
 
 def test_resume_skips_finished_recordings(tmp_path, monkeypatch):
-    first, second = write_clip(tmp_path / "vpt", "a"), write_clip(tmp_path / "vpt", "b")
+    write_clip(tmp_path / "vpt", "a"), write_clip(tmp_path / "vpt", "b")
     built = []
     real = vpt_dataset.recording_examples
 

@@ -24,6 +24,7 @@ from crossagent.bench.metrics import Summary, summaries_from_store
 from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.fingerprint import directory_hash
+from crossagent.folder_lock import writes_folder
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
@@ -95,6 +96,7 @@ class ModelEvaluation:
         return {"checkpoint": checkpoint_hash, "mode": mode, **settings}
 
 
+@writes_folder(lambda call: call["out"])
 def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids, out: Path,
                    progress: bool = True) -> dict[str, LoopStats]:
     """Run every missing (task, trial) episode per mode; returns the speed of each mode's run."""

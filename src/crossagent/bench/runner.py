@@ -19,6 +19,7 @@ from crossagent.bench.episode_loop import run_episodes
 from crossagent.bench.metrics import Summary, summarize
 from crossagent.bench.pool import run_jobs
 from crossagent.bench.results_store import ResultsStore
+from crossagent.folder_lock import writes_folder
 from crossagent.progress import progress_bar
 from crossagent.tasks.task import Task
 
@@ -44,6 +45,7 @@ def plan_episodes(tasks: Sequence[Task], trials: int, done: Collection[EpisodeKe
     return sorted(todo, key=lambda item: (item[0].world_seed, item[0].id, item[1]))
 
 
+@writes_folder(lambda call: Path(call["store_path"]).parent)
 def run_benchmark(agent_name: str, tasks: Sequence[Task], trials: int, workers: int, store_path: str | Path,
                   suite_name: str, progress: bool = True, mini_ids: Collection[str] = (),
                   retry_errors: bool = False, first_trial: int = 0) -> BenchmarkRun:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,8 @@ from datasets import Dataset, Features, Image, List, Value
 from crossagent.actions.chain import format_reply, parse_reply
 from crossagent.actions.levels import UPPER_LEVELS
 from crossagent.data.labelling import label_episode
-from crossagent.data.recording import StepRecord
+from crossagent.data.recording import StepRecord, episodes_of, load_trajectories, read_manifest
+from crossagent.folder_lock import writes_folder
 from crossagent.models.prompts import DEFAULT_HISTORY, LEVELS_OF_FORMAT, OUTPUT_FORMATS, Turn, build_messages
 
 MIXED_CHAINS: tuple[tuple[str, ...], ...] = (
@@ -38,6 +40,8 @@ MIXED_CHAINS: tuple[tuple[str, ...], ...] = (
     ("skill", "raw"), ("grounding", "raw"), ("motion", "raw"), ("skill", "grounding", "motion", "raw"),
 )
 # The all-in-one mix: every output format, the cross-level one (evaluated in dynamic mode) three times as often.
+REPORT = "report.json"  # what `label` built, in its output folder
+MIX = "mix"  # the all-in-one dataset's folder
 ALL_IN_ONE_WEIGHTS = {name: 3.0 if name == "mixed" else 1.0 for name in OUTPUT_FORMATS}
 REJECTION_RULES = ("action_lines", "upper_lines", "unparseable", "action_mismatch", "noop")
 FEATURES = Features({
@@ -151,3 +155,25 @@ def _reply(output_format: str, labels: dict[str, object], step: StepRecord, conf
 def _rng(config: BuildConfig, purpose: str, step: StepRecord) -> random.Random:
     # A string seed is hashed with SHA-512, so draws are the same in every process and run.
     return random.Random(f"{config.seed}/{purpose}/{step.task_id}/{step.trial}/{step.step}")
+
+
+@writes_folder(lambda call: call["out"])
+def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, float] | None,
+          config: BuildConfig) -> dict:
+    """One dataset per format under `out/FORMAT` (and the mix under `out/mix`); returns the report."""
+    started = time.perf_counter()
+    image_size = read_manifest(data)["image_size"]
+    episodes = episodes_of(load_trajectories(data))
+    out = Path(out)
+    jobs = {name: {name: 1.0} for name in formats}
+    if mix:
+        jobs[MIX] = mix
+    report = {"data": str(data), "episodes": len(episodes), "steps": sum(len(e) for e in episodes),
+              "config": {"history": config.history, "use_image": config.use_image, "use_text": config.use_text,
+                         "keep_noop": config.keep_noop, "seed": config.seed, "mix": mix}, "datasets": {}}
+    for name, weights in jobs.items():
+        _, filtered = build_dataset(episodes, weights, config, image_size, out / name)
+        report["datasets"][name] = filtered.to_dict()
+    report["wall_time"] = round(time.perf_counter() - started, 2)
+    (out / REPORT).write_text(json.dumps(report, indent=1) + "\n")
+    return report

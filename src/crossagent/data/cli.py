@@ -6,21 +6,18 @@ import argparse
 import json
 import re
 import statistics
-import time
 from collections import Counter
 from pathlib import Path
 
 from crossagent.arguments import output_dir, positive_int
-from crossagent.data.builders import BuildConfig, build_dataset
-from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, episodes_of, load_trajectories,
+from crossagent.data.builders import REPORT, BuildConfig, label
+from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, load_trajectories,
                                        read_manifest, record)
 from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS
 from crossagent.tasks.splits import heldout_tasks, sample_per_category, train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES, Task
 
-REPORT = "report.json"
-MIX = "mix"  # the all-in-one dataset's folder
 SPLITS = ("train", "heldout", "full")
 _TOKENS = re.compile(r"<\|[a-z_]+\|>|[^\s<]+|<")  # special tokens whole, the rest split on whitespace
 
@@ -95,27 +92,6 @@ def parse_mix(text: str, formats: list[str]) -> dict[str, float] | None:
         except ValueError:
             raise ValueError(f"--mix: {part!r} is not FORMAT=WEIGHT") from None
     return weights
-
-
-def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, float] | None,
-          config: BuildConfig) -> dict:
-    """One dataset per format under `out/FORMAT` (and the mix under `out/mix`); returns the report."""
-    started = time.perf_counter()
-    image_size = read_manifest(data)["image_size"]
-    episodes = episodes_of(load_trajectories(data))
-    out = Path(out)
-    jobs = {name: {name: 1.0} for name in formats}
-    if mix:
-        jobs[MIX] = mix
-    report = {"data": str(data), "episodes": len(episodes), "steps": sum(len(e) for e in episodes),
-              "config": {"history": config.history, "use_image": config.use_image, "use_text": config.use_text,
-                         "keep_noop": config.keep_noop, "seed": config.seed, "mix": mix}, "datasets": {}}
-    for name, weights in jobs.items():
-        _, filtered = build_dataset(episodes, weights, config, image_size, out / name)
-        report["datasets"][name] = filtered.to_dict()
-    report["wall_time"] = round(time.perf_counter() - started, 2)
-    (out / REPORT).write_text(json.dumps(report, indent=1) + "\n")
-    return report
 
 
 def run_label(args: argparse.Namespace) -> int:

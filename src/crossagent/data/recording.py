@@ -31,6 +31,7 @@ from crossagent.envs.crafter_env import ACHIEVEMENTS, ACTION_NAMES, CrafterEnv, 
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.envs.text_view import render_text
 from crossagent.envs.view_geometry import point_of_cell
+from crossagent.folder_lock import writes_folder
 from crossagent.progress import progress_bar
 from crossagent.tasks.task import Task
 
@@ -209,6 +210,7 @@ class RecordingRun:
     errors: list[EpisodeFailure] = field(default_factory=list)  # episodes that raised (not stored)
 
 
+@writes_folder(lambda call: call["out"])
 def record(agent_name: str, tasks: Sequence[Task], trials: int, out: str | Path, *,
            image_size: int = DEFAULT_IMAGE_SIZE, shard_episodes: int = DEFAULT_SHARD_EPISODES,
            keep_failed: bool = False, workers: int = 1, progress: bool = True) -> RecordingRun:
@@ -334,7 +336,12 @@ def read_manifest(directory: str | Path) -> dict:
     path = Path(directory) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{directory} is not a recording: it has no {MANIFEST}")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is damaged (not JSON: {error}); record again into a new folder") from None
+    if not isinstance(manifest, dict) or not all(isinstance(manifest.get(key), list) for key in ("shards", "episodes")):
+        raise ValueError(f"{path} is damaged: it lacks the lists of shards and episodes; record again into a new folder")
     if manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{directory} holds a recording of format {manifest.get('format')}; this version reads "
                          f"format {MANIFEST_FORMAT} (steps with their text view): record it again into a new folder")
@@ -344,8 +351,19 @@ def read_manifest(directory: str | Path) -> dict:
 def load_trajectories(directory: str | Path) -> Dataset:
     """Every stored step of a recording, as one dataset (shards in the order they were written)."""
     manifest = read_manifest(directory)
-    shards = [load_from_disk(str(Path(directory) / shard)) for shard in manifest["shards"]]
+    shards = [_load_shard(Path(directory) / shard) for shard in manifest["shards"]]
     return concatenate_datasets(shards) if shards else Dataset.from_list([], features=FEATURES)
+
+
+def _load_shard(path: Path) -> Dataset:
+    """One shard, read through once: a truncated or overwritten file fails here, naming itself."""
+    try:
+        shard = load_from_disk(str(path))
+        shard.data.validate(full=True)
+        return shard
+    except (OSError, ValueError, FileNotFoundError) as error:
+        raise ValueError(f"recording shard {path} is damaged ({error}); delete the recording folder and record "
+                         f"again") from None
 
 
 def episodes_of(dataset: Dataset, decode_images: bool = False) -> list[tuple[StepRecord, ...]]:

@@ -54,12 +54,12 @@ from accelerate.utils import gather_object, set_seed
 
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
+from crossagent.folder_lock import writes_folder
 from crossagent.models.samplers import LocalSampler, ReplySampler, ServerSampler
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
-from crossagent.train.grpo_log import LEVEL_CSV  # noqa: F401 (comparison.py reads grpo.LEVEL_CSV)
 from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
 from crossagent.train.grpo_loss import grpo_loss, group_advantages, optimizer_steps, padded, reply_logprobs, score_turns
 from crossagent.train.rollouts import RolloutSettings, collect_rollouts, group_specs
@@ -179,6 +179,7 @@ class GRPOResult:
     history: list[dict] = field(default_factory=list)  # the metrics of the iterations run now
 
 
+@writes_folder(lambda call: call["config"].output_dir)
 def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResult:
     """Run iterations until `config.updates` are done, resuming from the newest checkpoint in output_dir."""
     run = prepare_run(config)

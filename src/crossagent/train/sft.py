@@ -23,6 +23,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from trl import SFTConfig, SFTTrainer
 
 from crossagent.models.loading import load_model
+from crossagent.folder_lock import writes_folder
 from crossagent.train.curves import LossCurveCallback
 
 IGNORE_INDEX = -100
@@ -118,6 +119,7 @@ def newest_checkpoint(output: Path) -> Path | None:
 RESULT_FILE = "sft_result.json"  # written when a run finishes, with the settings that produced it
 
 
+@writes_folder(lambda call: call["settings"].output_dir)
 def run_sft(settings: SFTSettings) -> SFTResult:
     """Train, checkpointing every `save_steps`; a re-run with resume=True continues where it stopped,
     and one of a finished run with the same training settings returns its result without training."""

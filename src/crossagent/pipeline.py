@@ -1,0 +1,288 @@
+"""The pipeline every end-to-end command is a preset of: resumable stages in one run folder.
+
+record -> label -> build the model -> SFT -> GRPO -> evaluate -> report. A stage is a folder, its
+settings, and the work that fills the folder. The folder's `stage.json` holds the settings (with
+their fingerprint, crossagent.fingerprint) and, once the work returned, its result. A re-run
+returns the stored result of a finished stage without working again, resumes an unfinished one
+(the recorder, SFT, GRPO and evaluation each resume their own partial work), and refuses a
+folder that holds a stage built with other settings, naming them. A stage's settings name the
+fingerprints of the stages it reads, so changing an early setting refuses every later stage's
+folder too. Evaluation results are keyed the same way, per episode (bench.results_store).
+
+`crossagent demo` (demo.py) and `crossagent compare` (comparison.py) are presets: a settings
+dataclass and the stages they run.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from crossagent.fingerprint import changes, fingerprint, plain
+from crossagent.folder_lock import hold_folder
+
+STAGE_FILE = "stage.json"
+RUN_FILE = "pipeline.json"  # per stage: wall seconds of the run that did the work
+
+
+class StageMismatch(ValueError):
+    """A stage folder built with other settings."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    folder: Path
+    settings: dict  # everything that changes what the stage writes (plain data)
+    work: Callable[[], dict]  # fills the folder (resuming what it finds) and returns a JSON-able result
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.settings)
+
+
+class Pipeline:
+    """A run folder: runs stages, one at a time or `workers` at a time in spawned processes."""
+
+    def __init__(self, out: str | Path, workers: int = 1, threads_per_worker: int = 1):
+        self.out = Path(out)
+        self.workers = workers
+        self.threads_per_worker = threads_per_worker
+        self.facts = json.loads((self.out / RUN_FILE).read_text()) if (self.out / RUN_FILE).exists() else {}
+
+    def run(self, stage: Stage) -> dict:
+        """The stage's result: stored if the stage finished with these settings, else from its work."""
+        return self.run_all([stage])[stage.name]
+
+    def run_all(self, stages: Sequence[Stage], then: Callable[[Stage, dict], Sequence[Stage]] | None = None
+                ) -> dict[str, dict]:
+        """Independent stages, `workers` at a time; `then(stage, result)` may add stages that become ready
+        when one ends (the GRPO run once its SFT model is). Returns every stage's result by name."""
+        results: dict[str, dict] = {}
+        todo = list(stages)
+        if self.workers == 1:
+            while todo:
+                stage = todo.pop(0)
+                results[stage.name] = self._result(stage)
+                todo += then(stage, results[stage.name]) if then else []
+            return results
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_limit_threads, initargs=(self.threads_per_worker,)) as pool:
+            running = {}
+            while todo or running:
+                for stage in todo:
+                    found = finished_result(stage)
+                    if found is None:
+                        running[pool.submit(_timed, self._claim(stage).work)] = stage
+                    else:
+                        print(f"== {stage.name}: done before ({stage.folder})", flush=True)
+                        results[stage.name] = found
+                        todo += then(stage, found) if then else []  # appended while iterating: visited below
+                todo = []
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    stage = running.pop(future)
+                    result, seconds = future.result()
+                    self._finish(stage, result, seconds)
+                    results[stage.name] = result
+                    todo += then(stage, result) if then else []
+        return results
+
+    def _result(self, stage: Stage) -> dict:
+        found = finished_result(stage)
+        if found is not None:
+            print(f"== {stage.name}: done before ({stage.folder})", flush=True)
+            return found
+        self._claim(stage)
+        result, seconds = _timed(stage.work)
+        self._finish(stage, result, seconds)
+        return result
+
+    def _claim(self, stage: Stage) -> Stage:
+        """Refuse a folder built with other settings; mark the stage started."""
+        stored = stage_record(stage.folder)
+        if stored is not None:
+            differ = changes(stored["settings"], plain(stage.settings))
+            if differ:
+                raise StageMismatch(f"{stage.folder} holds stage '{stored['name']}' built with other settings "
+                                    f"({'; '.join(differ)}); use another --out, or delete that folder to rebuild it")
+        print(f"\n== {stage.name}", flush=True)
+        _write_record(stage, done=False)
+        return stage
+
+    def _finish(self, stage: Stage, result: dict, seconds: float) -> None:
+        _write_record(stage, done=True, result=result)
+        # The first completed run of a stage is its measurement; a resumed re-run only finds it done.
+        self.facts.setdefault("seconds", {}).setdefault(stage.name, round(seconds, 1))
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / RUN_FILE).write_text(json.dumps(self.facts, indent=1) + "\n")
+        print(f"   done: {stage.name} ({seconds:.0f} s)", flush=True)
+
+
+def stage_record(folder: Path) -> dict | None:
+    path = folder / STAGE_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise StageMismatch(f"{path} is not valid JSON ({error}); delete it to rebuild the stage") from error
+
+
+def finished_result(stage: Stage) -> dict | None:
+    """The stored result if the stage finished with exactly these settings."""
+    stored = stage_record(stage.folder)
+    if stored is None or not stored.get("done") or stored.get("fingerprint") != stage.fingerprint:
+        return None
+    return stored["result"]
+
+
+def _write_record(stage: Stage, done: bool, result: dict | None = None) -> None:
+    stage.folder.mkdir(parents=True, exist_ok=True)
+    record = {"name": stage.name, "fingerprint": stage.fingerprint, "settings": plain(stage.settings), "done": done,
+              "result": result}
+    tmp = stage.folder / f"{STAGE_FILE}.tmp"
+    tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    tmp.replace(stage.folder / STAGE_FILE)
+
+
+def _timed(work: Callable[[], dict]) -> tuple[dict, float]:
+    started = time.perf_counter()
+    return work(), time.perf_counter() - started
+
+
+def _limit_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+# --- the stages -------------------------------------------------------------------------------
+def record_stage(out: Path, tasks, trials: int, workers: int, agent: str = "expert") -> Stage:
+    settings = {"agent": agent, "tasks": [task.id for task in tasks], "task_definitions": fingerprint(
+        [task.to_dict() for task in tasks]), "trials": trials}
+    return Stage("record expert trajectories", out / "data" / "recording", settings,
+                 partial(_record, agent, tuple(tasks), trials, out / "data" / "recording", workers))
+
+
+def _record(agent: str, tasks, trials: int, folder: Path, workers: int) -> dict:
+    from crossagent.data.recording import record
+
+    run = record(agent, tasks, trials, folder, workers=workers)
+    if run.errors:
+        first = run.errors[0]
+        raise RuntimeError(f"{len(run.errors)} recorded episodes raised (not stored; a re-run retries them); first: "
+                           f"{first.task_id} trial {first.trial}:\n{first.error}")
+    result = asdict(run)
+    result.pop("errors")
+    return result
+
+
+def label_stage(out: Path, recording: Stage, build, formats: Sequence[str], mix: dict[str, float] | None) -> Stage:
+    settings = {"recording": recording.fingerprint, "build": plain(build), "formats": list(formats), "mix": mix}
+    return Stage("label into every level", out / "data" / "labelled", settings,
+                 partial(_label, recording.folder, tuple(formats), out / "data" / "labelled", mix, build))
+
+
+def _label(recording: Path, formats, folder: Path, mix, build) -> dict:
+    from crossagent.data.builders import label
+
+    report = label(recording, list(formats), folder, mix, build)
+    return {"examples": {name: counts["kept"] for name, counts in report["datasets"].items()},
+            "rejected": {name: counts["rejected"] for name, counts in report["datasets"].items()}}
+
+
+def tiny_model_stage(out: Path, config=None) -> Stage:
+    from crossagent.models.tiny_vlm import TinyVLMConfig
+
+    config = config or TinyVLMConfig()
+    return Stage("build the tiny model", out / "model" / "init", {"tiny_config": plain(config)},
+                 partial(_tiny_model, out / "model" / "init", config))
+
+
+def _tiny_model(folder: Path, config) -> dict:
+    from crossagent.models.tiny_vlm import create_tiny_model
+
+    return {"model": str(create_tiny_model(folder, config=config))}
+
+
+def sft_stage(name: str, folder: Path, model: Stage, dataset: Path, labels: Stage, sft) -> Stage:
+    """`sft`: SFTSettings; its model, dataset and output_dir come from the stages."""
+    sft = replace(sft, model=str(model.folder), dataset=str(dataset), output_dir=str(folder))
+    settings = {"model": model.fingerprint, "labels": labels.fingerprint, "dataset": dataset.name,
+                "sft": {key: value for key, value in plain(sft).items()
+                        if key not in ("model", "dataset", "output_dir", "resume", "progress")}}
+    return Stage(name, folder, settings, partial(_sft, sft))
+
+
+def _sft(sft) -> dict:
+    from crossagent.train.sft import run_sft
+
+    return asdict(run_sft(sft))
+
+
+def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks) -> Stage:
+    """`grpo_config`: GRPOConfig; its model and output_dir come from the stages."""
+    config = replace(grpo_config, model=str(Path(start.folder) / "final"), output_dir=str(folder))
+    settings = {"start": start.fingerprint, "tasks": [task.id for task in tasks],
+                "grpo": {key: value for key, value in plain(config).items() if key not in ("model", "output_dir")}}
+    return Stage(name, folder, settings, partial(_grpo, config, tuple(tasks)))
+
+
+def _grpo(config, tasks) -> dict:
+    from crossagent.train import grpo
+
+    result = grpo.train(config, tasks)
+    return {"iterations": result.iterations, "final_model": result.final_model,
+            "turns": sum(int(metrics["turns"]) for metrics in result.history)}
+
+
+def evaluation_stage(name: str, out: Path, model_folder: Path, model: Stage, evaluation, tasks, suite) -> Stage:
+    """`evaluation`: a ModelEvaluation of the model that `model` built in `model_folder`. Episodes are stored
+    in out/results.sqlite; the stage folder holds only its record."""
+    evaluation = replace(evaluation, model=str(model_folder))
+    settings = {"model": model.fingerprint, "evaluation": {key: value for key, value in plain(evaluation).items()
+                                                           if key not in ("model", "slots")},
+                "tasks": [task.id for task in tasks], "suite": suite.name}
+    return Stage(name, out / "evaluations" / re.sub(r"[^A-Za-z0-9._-]+", "-", evaluation.name).strip("-"), settings,
+                 partial(_evaluate, evaluation, tuple(tasks), suite.name, tuple(suite.mini_ids), out))
+
+
+def _evaluate(evaluation, tasks, suite_name: str, mini_ids, out: Path) -> dict:
+    from crossagent.bench.model_eval import evaluate_model
+
+    speeds = evaluate_model(evaluation, tasks, suite_name, mini_ids, out, progress=True)
+    return {mode: {**asdict(speed), "steps_per_second": speed.steps_per_second,
+                   "tokens_per_second": speed.tokens_per_second} for mode, speed in speeds.items()}
+
+
+def benchmark_stage(out: Path, agent: str, tasks, trials: int, suite, workers: int) -> Stage:
+    settings = {"agent": agent, "tasks": [task.id for task in tasks], "trials": trials, "suite": suite.name}
+    return Stage(f"benchmark {agent}", out / "evaluations" / agent, settings,
+                 partial(_benchmark, agent, tuple(tasks), trials, workers, out, suite.name, tuple(suite.mini_ids)))
+
+
+def _benchmark(agent: str, tasks, trials: int, workers: int, out: Path, suite_name: str, mini_ids) -> dict:
+    from crossagent.bench.results_store import RESULTS_FILE
+    from crossagent.bench.runner import run_benchmark
+
+    run = run_benchmark(agent, tasks, trials, workers, out / RESULTS_FILE, suite_name, mini_ids=mini_ids)
+    if run.errors:
+        raise RuntimeError(f"{run.errors} episodes of {agent} raised; see {out / RESULTS_FILE}")
+    return {"planned": run.planned, "ran": run.ran, "skipped": run.skipped}
+
+
+def run_pipeline(out: Path, workers: int, body: Callable[[Pipeline], Any]) -> Any:
+    """Hold the run folder, then `body(pipeline)`."""
+    with hold_folder(out):
+        return body(Pipeline(out, workers))

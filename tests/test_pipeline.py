@@ -1,0 +1,108 @@
+"""The pipeline: stages skip when done with the same settings, resume when unfinished, refuse a folder
+built with other settings (naming them), run side by side in workers, and hold their run folder."""
+
+import json
+import os
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from crossagent.folder_lock import FolderBusy, hold_folder
+from crossagent.pipeline import STAGE_FILE, Pipeline, Stage, StageMismatch, run_pipeline
+
+
+def count_and_write(folder: Path, text: str) -> dict:
+    """A stage's work: appends a line to runs.txt (how often it worked) and writes its output."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "runs.txt").open("a") as file:
+        file.write(f"{os.getpid()}\n")
+    (folder / "output.txt").write_text(text)
+    return {"wrote": text}
+
+
+def fail(folder: Path) -> dict:
+    raise RuntimeError("the stage broke")
+
+
+def stage(tmp_path: Path, name: str = "make", text: str = "hello", work=count_and_write) -> Stage:
+    folder = tmp_path / name
+    return Stage(name, folder, {"text": text}, partial(work, folder, text) if work is count_and_write
+                 else partial(work, folder))
+
+
+def runs(tmp_path: Path, name: str = "make") -> int:
+    return len((tmp_path / name / "runs.txt").read_text().splitlines())
+
+
+def test_a_finished_stage_is_not_run_again(tmp_path):
+    pipeline = Pipeline(tmp_path)
+    assert pipeline.run(stage(tmp_path)) == {"wrote": "hello"}
+    assert Pipeline(tmp_path).run(stage(tmp_path)) == {"wrote": "hello"}
+    assert runs(tmp_path) == 1
+    record = json.loads((tmp_path / "make" / STAGE_FILE).read_text())
+    assert record["done"] and record["settings"] == {"text": "hello"} and record["result"] == {"wrote": "hello"}
+    assert "make" in json.loads((tmp_path / "pipeline.json").read_text())["seconds"]
+
+
+def test_other_settings_are_refused_naming_what_changed(tmp_path):
+    Pipeline(tmp_path).run(stage(tmp_path))
+    with pytest.raises(StageMismatch, match=r"built with other settings \(text: 'hello' -> 'bye'\)"):
+        Pipeline(tmp_path).run(stage(tmp_path, text="bye"))
+    assert (tmp_path / "make" / "output.txt").read_text() == "hello"
+
+
+def test_an_unfinished_stage_runs_again_and_a_failed_one_is_not_marked_done(tmp_path):
+    with pytest.raises(RuntimeError, match="the stage broke"):
+        Pipeline(tmp_path).run(stage(tmp_path, work=fail))
+    assert json.loads((tmp_path / "make" / STAGE_FILE).read_text())["done"] is False
+    assert Pipeline(tmp_path).run(stage(tmp_path)) == {"wrote": "hello"}  # same settings: it resumes
+
+
+def test_stages_run_side_by_side_and_then_adds_the_ready_ones(tmp_path):
+    first, second = stage(tmp_path, "a", "1"), stage(tmp_path, "b", "2")
+    later = stage(tmp_path, "c", "3")
+    results = Pipeline(tmp_path, workers=2).run_all([first, second], then=lambda done, result: (
+        [later] if done.name == "a" else []))
+    assert results == {"a": {"wrote": "1"}, "b": {"wrote": "2"}, "c": {"wrote": "3"}}
+    pids = {(tmp_path / name / "runs.txt").read_text() for name in "abc"}
+    assert str(os.getpid()) + "\n" not in pids  # they worked in the pool's processes
+    again = Pipeline(tmp_path, workers=2).run_all([first, second], then=lambda done, result: (
+        [later] if done.name == "a" else []))
+    assert again == results and all(runs(tmp_path, name) == 1 for name in "abc")
+
+
+def test_a_run_folder_has_one_writer(tmp_path):
+    with hold_folder(tmp_path):
+        with hold_folder(tmp_path):  # the holder itself (and its children) may write
+            pass
+    with hold_folder(tmp_path):
+        other = os.environ.pop("CROSSAGENT_HELD_FOLDERS")  # as another process would see it
+        try:
+            with pytest.raises(FolderBusy, match=rf"{tmp_path} is being written by .*\"pid\": {os.getpid()}"):
+                run_pipeline(tmp_path, 1, lambda pipeline: None)
+        finally:
+            os.environ["CROSSAGENT_HELD_FOLDERS"] = other
+
+
+def test_a_second_data_record_into_a_folder_being_recorded_is_refused_naming_the_holder(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from crossagent.data.recording import record
+    from crossagent.tasks.suite import load_suite
+
+    folder = tmp_path / "recording"
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom crossagent.folder_lock import hold_folder\n"
+                               f"with hold_folder({str(folder)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderBusy, match=rf"being written by .*\"pid\": {holder.pid}"):
+            record("expert", load_suite().mini[:1], 1, folder, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    assert record("expert", load_suite().mini[:1], 1, folder, progress=False).recorded == 1  # free again
