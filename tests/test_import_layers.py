@@ -12,6 +12,7 @@ PACKAGE = Path(crossagent.__file__).parent
 MAY_IMPORT = {
     "envs": set(),
     "actions": {"envs"},
+    "tasks": {"envs"},
 }
 # A sub-package's cli.py registers its commands: an entry point that only crossagent.cli imports, so it
 # sits above every layer (`mc build-dataset` runs data/'s builders).

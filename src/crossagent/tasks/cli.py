@@ -12,7 +12,7 @@ from crossagent.arguments import output_dir, output_file, positive_int
 from crossagent.tasks.generate import candidate_tasks, finalize
 from crossagent.tasks.suite import load_suite, packaged_suite_path
 from crossagent.tasks.task import CATEGORIES, DIFFICULTIES
-from crossagent.tasks.validate import expert_runs, expert_steps, solved_steps
+from crossagent.bench.task_validation import expert_runs, expert_steps, solved_steps
 
 
 def register(commands: argparse._SubParsersAction) -> None:
