@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, StoppingCriteriaList
 from transformers.processing_utils import ProcessorMixin
 
 from crossagent.models.tokenizer import IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START
@@ -65,8 +65,9 @@ def vision_token_ids(processor: ProcessorMixin) -> list[int]:
 
 
 def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: list[Request],
-                   settings: GenerationSettings = GenerationSettings()) -> list[Completion]:
-    """One completion per request, all from one `model.generate` call."""
+                   settings: GenerationSettings = GenerationSettings(),
+                   stopping_criteria: StoppingCriteriaList | None = None) -> list[Completion]:
+    """One completion per request, all from one `model.generate` call; `stopping_criteria` can end it early."""
     if not requests:
         return []
     texts = [processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -77,7 +78,8 @@ def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: 
     if settings.seed is not None:
         torch.manual_seed(settings.seed)
     with torch.inference_mode():
-        output = model.generate(**inputs, **settings.generate_kwargs(), suppress_tokens=vision_token_ids(processor))
+        output = model.generate(**inputs, **settings.generate_kwargs(), suppress_tokens=vision_token_ids(processor),
+                                stopping_criteria=stopping_criteria)
     stops = stop_token_ids(model, processor)
     prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
     completions = []
