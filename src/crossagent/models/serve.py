@@ -54,7 +54,7 @@ def openai_error(status: int, message: str, kind: str = "invalid_request_error")
 
 
 def validation_message(error: ValidationError) -> str:
-    """One line per problem, each naming its field as a path: messages[0].content[1].image_url.url."""
+    """Every problem, each after its field's path: messages[0].content[1].image_url.url: ..."""
     problems = []
     for problem in error.errors():
         path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"]).lstrip(".")
