@@ -185,7 +185,7 @@ def test_sigterm_stops_the_server_during_a_long_generation(tiny_path):
             time.sleep(2.0)  # the generation is running
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=20)  # raises if it is still running (before: it waited for every generation)
-            assert 200 not in list(answers)  # cut short, not answered
+            assert any(status != 200 for status in answers)  # a generation was cut short, not answered
     finally:
         if server.poll() is None:
             server.kill()
