@@ -31,6 +31,7 @@ from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
+from crossagent.models.threads import DEFAULT_THREADS, use_threads
 from crossagent.pipeline import (Pipeline, Stage, benchmark_stage, evaluation_stage, grpo_stage, label_stage,
                                  record_stage, run_pipeline, sft_stage, tiny_model_stage)
 from crossagent.tasks.splits import heldout_tasks, train_tasks
@@ -90,6 +91,7 @@ class ComparisonSettings:
     slots: int = 30  # episodes evaluated side by side
     requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
     workers: int = 2  # stages (SFT runs, evaluations) run side by side
+    threads: int = DEFAULT_THREADS  # torch CPU threads per stage (benchmarks/results/thread_speed.md)
     seed: int = 0  # seeds labelling, SFT and GRPO
 
 
@@ -116,7 +118,9 @@ def run_comparison_command(args: argparse.Namespace) -> int:
 def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Row] = ROWS) -> Path:
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
-    return run_pipeline(settings.out, settings.workers, lambda pipeline: _compare(pipeline, settings, rows))
+    use_threads(settings.threads)
+    return run_pipeline(settings.out, settings.workers, lambda pipeline: _compare(pipeline, settings, rows),
+                        settings.threads)
 
 
 def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, ...] | list[Row]) -> Path:

@@ -23,6 +23,7 @@ from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
+from crossagent.models.threads import DEFAULT_THREADS, use_threads
 from crossagent.pipeline import (Pipeline, benchmark_stage, evaluation_stage, label_stage, record_stage, run_pipeline,
                                  sft_stage, tiny_model_stage)
 from crossagent.tasks.splits import train_tasks
@@ -47,6 +48,7 @@ class DemoSettings:
     slots: int = 30  # episodes evaluated side by side: one generate call for all of them
     requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
     workers: int = 2  # processes for recording and the scripted baselines
+    threads: int = DEFAULT_THREADS  # torch CPU threads of SFT and evaluation (benchmarks/results/thread_speed.md)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -59,6 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_demo(settings: DemoSettings) -> int:
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
+    use_threads(settings.threads)
     return run_pipeline(settings.out, 1, lambda pipeline: _demo(pipeline, settings))
 
 

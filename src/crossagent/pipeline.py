@@ -162,9 +162,9 @@ def _timed(work: Callable[[], dict]) -> tuple[dict, float]:
 
 
 def _limit_threads(threads: int) -> None:
-    import torch
+    from crossagent.models.threads import use_threads
 
-    torch.set_num_threads(threads)
+    use_threads(threads)
 
 
 # --- the stages -------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ def _benchmark(agent: str, tasks, trials: int, workers: int, out: Path, suite_na
     return {"planned": run.planned, "ran": run.ran, "skipped": run.skipped}
 
 
-def run_pipeline(out: Path, workers: int, body: Callable[[Pipeline], Any]) -> Any:
+def run_pipeline(out: Path, workers: int, body: Callable[[Pipeline], Any], threads_per_worker: int = 1) -> Any:
     """Hold the run folder, then `body(pipeline)`."""
     with hold_folder(out):
-        return body(Pipeline(out, workers))
+        return body(Pipeline(out, workers, threads_per_worker))

@@ -1,11 +1,13 @@
 """The tiny Qwen2-VL: its size, its visual tokens, and a save/load round trip."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from crossagent.cli import main
 from crossagent.models.loading import CheckpointError, load_model
 from crossagent.models.processor import save_processor
 from crossagent.models.prompts import build_messages
@@ -104,6 +106,33 @@ def test_config_without_weights(tmp_path, tiny_path):
     (tmp_path / "config.json").write_text((tiny_path / "config.json").read_text())
     with pytest.raises(CheckpointError, match=str(tmp_path)):
         load_model(tmp_path)
+
+
+def test_truncated_weights_name_the_file(tmp_path, tiny_path):
+    checkpoint = shutil.copytree(tiny_path, tmp_path / "model")
+    weights = checkpoint / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=f"{checkpoint}: model.safetensors: .*truncated or corrupt"):
+        load_model(checkpoint)
+
+
+def test_config_field_of_the_wrong_type_is_named(tmp_path, tiny_path):
+    checkpoint = shutil.copytree(tiny_path, tmp_path / "model")
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["text_config"]["hidden_size"] = "wide"
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"{checkpoint}: config.json cannot be read: .*'hidden_size'"):
+        load_model(checkpoint)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["eval-model", "--out", "unused"]])
+def test_commands_report_a_bad_checkpoint_in_one_line(tmp_path, tiny_path, capsys, command):
+    checkpoint = shutil.copytree(tiny_path, tmp_path / "model")
+    (checkpoint / "model.safetensors").write_bytes(b"\x10")
+    assert main([*command, "--model", str(checkpoint)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"crossagent {command[0]}: error: model checkpoint {checkpoint}: model.safetensors")
+    assert "Traceback" not in error
 
 
 def test_checkpoint_error_is_a_value_error():

@@ -29,6 +29,7 @@ from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
 from crossagent.models.samplers import LocalSampler
+from crossagent.models.threads import add_threads_option, use_threads
 from crossagent.tasks.splits import heldout_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
@@ -58,6 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="sampling temperature (CrossAgent evaluates at 0.4); 0: greedy")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="as GRPO's default, so its replies are not cut")
     parser.add_argument("--out", type=output_dir, required=True)
+    add_threads_option(parser)
     parser.set_defaults(run=run_eval_model)
 
 
@@ -130,6 +132,7 @@ def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids
 
 
 def run_eval_model(args: argparse.Namespace) -> int:
+    use_threads(args.threads)
     suite = load_suite()
     tasks = heldout_tasks(suite) if args.suite == HELDOUT else suite.select(args.suite)
     model = Path(args.model)

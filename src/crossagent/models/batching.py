@@ -1,8 +1,11 @@
 """A worker thread that answers concurrent requests in batches.
 
 Requests that arrive while a batch is generating wait in the queue; the next batch takes
-all of them (up to `max_batch_size`), one `model.generate` call per distinct setting.
-Nobody waits for a batch to fill: a lone request runs at once.
+all of them (up to `max_batch_size`), one `model.generate` call per distinct setting (the seed
+is no setting: each row samples from its own seed, models.generation.RowSampling).
+Nobody waits for a batch to fill: a lone request runs at once. If a batch fails, its
+requests are generated one at a time, so a bad request fails alone. `close` ends the batch
+being generated at its next token, so shutting down never waits for a long generation.
 """
 
 from __future__ import annotations
@@ -10,13 +13,29 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
+from dataclasses import replace
 
-from transformers import PreTrainedModel
+import torch
+from transformers import PreTrainedModel, StoppingCriteria, StoppingCriteriaList
 from transformers.processing_utils import ProcessorMixin
 
 from crossagent.models.generation import Completion, GenerationSettings, Request, generate_batch
 
 _Job = tuple[Request, GenerationSettings, Future]
+
+
+class QueueClosed(RuntimeError):
+    """The queue closed before the request was answered (the server is shutting down)."""
+
+
+class StopWhenSet(StoppingCriteria):
+    """Ends generation of every row once `event` is set."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 class GenerationQueue:
@@ -25,20 +44,26 @@ class GenerationQueue:
         self.processor = processor
         self.max_batch_size = max_batch_size
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._closing = threading.Event()
         self._worker = threading.Thread(target=self._run, name="generation-queue", daemon=True)
         self._worker.start()
 
     def submit(self, request: Request, settings: GenerationSettings) -> Future[Completion]:
         future: Future[Completion] = Future()
-        self._jobs.put((request, settings, future))
+        if self._closing.is_set():
+            future.set_exception(QueueClosed("the server is shutting down"))
+        else:
+            self._jobs.put((request, settings, future))
         return future
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the running batch at its next token; it and every queued request fail with QueueClosed."""
+        self._closing.set()
         self._jobs.put(None)
-        self._worker.join()
+        self._worker.join(timeout)
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while (job := self._jobs.get()) is not None and not self._closing.is_set():
             batch = [job]
             while len(batch) < self.max_batch_size and not self._jobs.empty():
                 job = self._jobs.get()
@@ -46,15 +71,45 @@ class GenerationQueue:
                     self._jobs.put(None)  # close after this batch
                     break
                 batch.append(job)
-            for settings in dict.fromkeys(settings for _, settings, _ in batch):
-                self._answer([job for job in batch if job[1] == settings], settings)
+            for settings in dict.fromkeys(_unseeded(settings) for _, settings, _ in batch):
+                self._answer([job for job in batch if _unseeded(job[1]) == settings], settings)
+        self._fail_queued(job)
 
     def _answer(self, jobs: list[_Job], settings: GenerationSettings) -> None:
+        if self._closing.is_set():
+            self._fail(jobs, QueueClosed("the server is shutting down"))
+            return
+        stop = StoppingCriteriaList([StopWhenSet(self._closing)])
+        seeds = [job_settings.seed if job_settings.seed is not None else int(torch.seed() % 2**31)
+                 for _, job_settings, _ in jobs]
         try:
-            completions = generate_batch(self.model, self.processor, [request for request, _, _ in jobs], settings)
+            completions = generate_batch(self.model, self.processor, [request for request, _, _ in jobs], settings,
+                                         seeds=seeds, stopping_criteria=stop)
         except Exception as error:  # a bad batch fails its requests, never the worker
-            for _, _, future in jobs:
-                future.set_exception(error)
+            if len(jobs) == 1:
+                self._fail(jobs, error)
+            else:  # find the bad one: alone, each request gets its own answer or error
+                for job in jobs:
+                    self._answer([job], settings)
+            return
+        if self._closing.is_set():  # cut short: not an answer
+            self._fail(jobs, QueueClosed("the server is shutting down"))
             return
         for (_, _, future), completion in zip(jobs, completions):
             future.set_result(completion)
+
+    def _fail_queued(self, job: _Job | None) -> None:
+        jobs = [] if job is None else [job]
+        while not self._jobs.empty():
+            if (job := self._jobs.get()) is not None:
+                jobs.append(job)
+        self._fail(jobs, QueueClosed("the server is shutting down"))
+
+    @staticmethod
+    def _fail(jobs: list[_Job], error: Exception) -> None:
+        for _, _, future in jobs:
+            future.set_exception(error)
+
+
+def _unseeded(settings: GenerationSettings) -> GenerationSettings:
+    return replace(settings, seed=None)

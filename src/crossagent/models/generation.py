@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import LogitsProcessor, PreTrainedModel, TopKLogitsWarper, TopPLogitsWarper
+from transformers import LogitsProcessor, PreTrainedModel, StoppingCriteriaList, TopKLogitsWarper, TopPLogitsWarper
 from transformers.processing_utils import ProcessorMixin
 
 from crossagent.models.reply_request import Chat
@@ -86,9 +86,11 @@ def vision_token_ids(processor: ProcessorMixin) -> list[int]:
 
 def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: list[Request],
                    settings: GenerationSettings = GenerationSettings(),
-                   seeds: Sequence[int] | None = None) -> list[Completion]:
+                   seeds: Sequence[int] | None = None,
+                   stopping_criteria: StoppingCriteriaList | None = None) -> list[Completion]:
     """One completion per request, all from one `model.generate` call. With sampling, row r draws from
-    `seeds[r]` (default: settings.seed + r, or fresh entropy without a seed)."""
+    `seeds[r]` (default: settings.seed + r, or fresh entropy without a seed). `stopping_criteria` can end
+    the call early."""
     if not requests:
         return []
     if seeds is None:
@@ -104,7 +106,7 @@ def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: 
     sampling = [RowSampling(settings, seeds, model.device)] if settings.do_sample else []
     with torch.inference_mode():
         output = model.generate(**inputs, **settings.generate_kwargs(), logits_processor=sampling,
-                                suppress_tokens=vision_token_ids(processor))
+                                suppress_tokens=vision_token_ids(processor), stopping_criteria=stopping_criteria)
     stops = stop_token_ids(model, processor)
     prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
     completions = []

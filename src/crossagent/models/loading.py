@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
+from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor, PretrainedConfig, PreTrainedModel
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 from transformers.processing_utils import ProcessorMixin
@@ -35,7 +37,7 @@ def checkpoint_config(path: str | Path) -> PretrainedConfig:
         raise CheckpointError(f"model checkpoint {path}: no config.json, so not a transformers checkpoint")
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
-    except (ValueError, OSError, KeyError) as error:
+    except (ValueError, OSError, KeyError, StrictDataclassError) as error:  # the last: a field of the wrong type
         raise CheckpointError(f"model checkpoint {path}: config.json cannot be read: {error}") from error
     if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         raise CheckpointError(f"model checkpoint {path}: model type {config.model_type!r} is not an image-text-to-text "
@@ -76,6 +78,20 @@ def load_model(path: str | Path, device: str | None = None, dtype: torch.dtype |
         model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype=dtype,
                                                             device_map=device)
         processor = load_processor(path, config)
+    except SafetensorError as error:
+        raise CheckpointError(f"model checkpoint {path}: {unreadable_weights(Path(path))}: {error} "
+                              f"(truncated or corrupt?)") from error
     except (OSError, ValueError) as error:
         raise CheckpointError(f"model checkpoint {path}: {error}") from error
     return model.eval(), processor
+
+
+def unreadable_weights(path: Path) -> str:
+    """The weights file of `path` that safetensors cannot open (the loader's error names none)."""
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(weights, "pt"):
+                pass
+        except SafetensorError:
+            return weights.name
+    return "a weights file"

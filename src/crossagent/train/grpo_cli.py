@@ -23,6 +23,7 @@ from pathlib import Path
 from crossagent.arguments import output_dir
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.cli_options import add_options, config_from_args
+from crossagent.models.threads import add_threads_option, use_threads
 from crossagent.train.grpo import GRPOConfig, train
 from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, plot_learning_curves
 
@@ -35,6 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="checkpoint directory of the SFT model to train (also the KL reference)")
     parser.add_argument("--out", type=output_dir, required=True, help="run directory")
     add_options(parser, GRPOConfig, skip=("model", "output_dir"))
+    add_threads_option(parser)
     parser.set_defaults(run=run_grpo)
 
 
@@ -53,6 +55,7 @@ def run_grpo(args: argparse.Namespace) -> int:
         if (args.out / LEVEL_CSV).exists():
             print(f"wrote {plot_level_shares([], args.out / LEVEL_SHARES_PNG, args.out / LEVEL_CSV)}")
         return 0
+    use_threads(args.threads)
     result = train(grpo_config(args))
     print(f"{result.iterations} iterations done; final model {result.final_model}; "
           f"log {Path(result.output_dir) / LOG_CSV}")
