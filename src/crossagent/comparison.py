@@ -129,7 +129,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
     train = train_tasks(suite, settings.per_category)
     recording = record_stage(out, train, settings.record_trials, settings.workers)
     labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
-                                                     seed=settings.seed), OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS)
+                                                     seed=settings.seed), OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS,
+                         settings.workers)
     model = tiny_model_stage(out)  # every row starts from these weights and this tokenizer
     tasks = heldout_tasks(suite, None if settings.heldout_per_category < 0 else settings.heldout_per_category)
     facts = {"settings": {k: str(v) for k, v in vars(settings).items()}, "speed": {}}

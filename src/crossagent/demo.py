@@ -70,7 +70,7 @@ def _demo(pipeline: Pipeline, settings: DemoSettings) -> int:
     use_image, use_text = OBSERVES[settings.observe]
     recording = record_stage(out, train_tasks(suite, settings.per_category), settings.record_trials, settings.workers)
     labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text),
-                         OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS)
+                         OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS, settings.workers)
     model = tiny_model_stage(out)
     sft = sft_stage("cold-start SFT", out / "model" / "sft", model, labels.folder / MIX, labels, SFTSettings(
         model="", dataset="", output_dir="", max_steps=settings.sft_steps, batch_size=settings.batch_size,

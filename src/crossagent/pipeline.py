@@ -188,16 +188,18 @@ def _record(agent: str, tasks, trials: int, folder: Path, workers: int) -> dict:
     return result
 
 
-def label_stage(out: Path, recording: Stage, build, formats: Sequence[str], mix: dict[str, float] | None) -> Stage:
+def label_stage(out: Path, recording: Stage, build, formats: Sequence[str], mix: dict[str, float] | None,
+                workers: int = 1) -> Stage:
+    # `workers` (processes verifying the mixed format's levels) does not change what the stage writes.
     settings = {"recording": recording.fingerprint, "build": plain(build), "formats": list(formats), "mix": mix}
     return Stage("label into every level", out / "data" / "labelled", settings,
-                 partial(_label, recording.folder, tuple(formats), out / "data" / "labelled", mix, build))
+                 partial(_label, recording.folder, tuple(formats), out / "data" / "labelled", mix, build, workers))
 
 
-def _label(recording: Path, formats, folder: Path, mix, build) -> dict:
+def _label(recording: Path, formats, folder: Path, mix, build, workers: int) -> dict:
     from crossagent.data.builders import label
 
-    report = label(recording, list(formats), folder, mix, build)
+    report = label(recording, list(formats), folder, mix, build, workers=workers)
     return {"examples": {name: counts["kept"] for name, counts in report["datasets"].items()},
             "rejected": {name: counts["rejected"] for name, counts in report["datasets"].items()}}
 

@@ -46,7 +46,7 @@ def test_no_op_steps_are_dropped_unless_kept_at_a_rate():
 def test_the_report_counts_each_rule(monkeypatch):
     bad = {0: "Action: do\nAction: do", 1: "Skill: x\nSkill: y\nAction: move_right", 2: "Action: jump",
            4: "Action: move_left"}
-    monkeypatch.setattr(builders, "_reply", lambda fmt, labels, step, config: bad.get(step.step, "Action: noop"))
+    monkeypatch.setattr(builders, "_reply", lambda fmt, labels, step, config, level: bad.get(step.step, "Action: noop"))
     examples, report = build_examples([episode()], {"raw": 1.0}, BuildConfig(), 64)
     assert examples == []
     assert report.rejected == {"action_lines": 1, "upper_lines": 1, "unparseable": 1, "action_mismatch": 1,
@@ -80,11 +80,34 @@ def test_a_text_observation_is_shown_for_the_current_step_only():
 
 
 def test_mixed_history_replays_the_chain_each_step_got():
-    examples, report = build_examples([episode()], {"mixed": 1.0}, BuildConfig(history=4, keep_noop=1.0), 64)
+    config = BuildConfig(history=4, keep_noop=1.0, mixed_levels="random")
+    examples, report = build_examples([episode()], {"mixed": 1.0}, config, 64)
     replies = [json.loads(e["messages"])[-1]["content"][0]["text"] for e in examples]
     history = [m["content"][0]["text"] for m in json.loads(examples[-1]["messages"])[2:-1] if m["role"] == "assistant"]
     assert history == replies[:-1]
     assert all(e["levels"] in [list(chain) for chain in builders.MIXED_CHAINS] for e in examples)
+
+
+def test_verified_mixed_chains_end_at_each_step_s_verified_level():
+    verified = {("t", 0): ("grounding", "motion", "skill", "raw", "skill")}
+    examples, report = build_examples([episode()], {"mixed": 1.0}, BuildConfig(history=4, keep_noop=1.0), 64,
+                                      verified)
+    assert report.kept == 5
+    assert [e["levels"] for e in examples] == [list(builders.VERIFIED_CHAINS[level]) for level in verified[("t", 0)]]
+    replies = [json.loads(e["messages"])[-1]["content"][0]["text"] for e in examples]
+    assert replies[1].startswith("Grounding: collect <|object_ref_start|>tree") and replies[1].endswith(
+        "\nMotion: move right")
+    assert replies[2] == "Skill: collect wood"
+    assert replies[3].endswith("\nAction: noop")
+    history = [m["content"][0]["text"] for m in json.loads(examples[-1]["messages"])[2:-1] if m["role"] == "assistant"]
+    assert history == replies[:-1]  # each past turn keeps the chain of its own verified level
+
+
+def test_verified_mixed_chains_need_the_levels_and_the_mode_is_checked():
+    with pytest.raises(ValueError, match="verified level"):
+        build_examples([episode()], {"mixed": 1.0}, BuildConfig(), 64)
+    with pytest.raises(ValueError, match="mixed_levels"):
+        BuildConfig(mixed_levels="sometimes")
 
 
 def test_a_mix_draws_formats_with_their_weights_and_a_saved_dataset_round_trips(tmp_path):

@@ -85,7 +85,11 @@ def test_the_commands_label_a_recording_into_every_format_and_count_it(recording
     assert set(report["datasets"]) == {"raw", "motion", "grounding", "skill", "motion_coa", "grounding_coa", "mixed",
                                        "mix"}
     assert all(counts["kept"] == report["steps"] for counts in report["datasets"].values())  # the expert never waits
-    capsys.readouterr()
+    verified = report["verified_levels"]  # the mixed format's levels, printed as a table per category
+    assert verified["steps"] == report["steps"] and verified["seconds_per_step"] > 0
+    assert sum(verified["shares"]["all"][level] for level in ("skill", "grounding", "motion", "raw")) == \
+        pytest.approx(1.0, abs=0.01)
+    assert "verified levels" in capsys.readouterr().out
     assert run("stats", "--data", str(tmp_path)) == 0
     counts = json.loads(capsys.readouterr().out)
     assert counts["grounding_coa"]["levels"] == {"grounding": report["steps"], "raw": report["steps"]}

@@ -5,7 +5,10 @@ last H turns of the same episode with their replies in the same format, the curr
 image, text view or both, as the model will read it) and the target reply. Formats (models/prompts.OUTPUT_FORMATS):
 - `raw` (D_a) and `motion`, `grounding`, `skill` (D_A): that level's line only;
 - `motion_coa`, `grounding_coa` (D_CoA): the upper line, then the `Action:` line;
-- `mixed`: a chain of levels drawn per step from `BuildConfig.mixed_chains`.
+- `mixed`: per step, the chain that ends at the step's verified level (data.level_verification: the
+  most abstract level whose executor reaches the expert's next subgoal), with the level above it as
+  the thought (`VERIFIED_CHAINS`); or, with `mixed_levels="random"`, a chain drawn per step from
+  `BuildConfig.mixed_chains`.
 The all-in-one mix draws one format per step with configurable weights.
 
 Rejection filter (minecraft-formats.md §10), first broken rule wins:
@@ -31,6 +34,7 @@ from datasets import Dataset, Features, Image, List, Value
 from crossagent.actions.chain import format_reply, parse_reply
 from crossagent.actions.levels import UPPER_LEVELS
 from crossagent.data.labelling import label_episode
+from crossagent.data.level_verification import DEFAULT_BUDGET, verify_levels
 from crossagent.data.recording import StepRecord, episodes_of, load_trajectories, read_manifest
 from crossagent.folder_lock import writes_folder
 from crossagent.models.prompts import DEFAULT_HISTORY, LEVELS_OF_FORMAT, OUTPUT_FORMATS, Turn, build_messages
@@ -39,6 +43,15 @@ MIXED_CHAINS: tuple[tuple[str, ...], ...] = (
     ("skill",), ("grounding",), ("motion",), ("raw",),
     ("skill", "raw"), ("grounding", "raw"), ("motion", "raw"), ("skill", "grounding", "motion", "raw"),
 )
+# The mixed format's chain per verified level: the level itself, after the level above it as the thought
+# (what the step is for), so every reply says why and runs what a good agent would hand the step to.
+# A skill needs no thought; a raw step's thought is its grounding target (a one-step motion would only
+# repeat the action).
+VERIFIED_CHAINS: dict[str, tuple[str, ...]] = {
+    "skill": ("skill",), "grounding": ("skill", "grounding"), "motion": ("grounding", "motion"),
+    "raw": ("grounding", "raw"),
+}
+MIXED_LEVELS = ("verified", "random")
 # The all-in-one mix: every output format, the cross-level one (evaluated in dynamic mode) three times as often.
 REPORT = "report.json"  # what `label` built, in its output folder
 MIX = "mix"  # the all-in-one dataset's folder
@@ -59,7 +72,13 @@ class BuildConfig:
     use_text: bool = False
     keep_noop: float = 0.0  # share of no-op steps kept (CrossAgent keeps none)
     seed: int = 0  # draws (no-ops kept, mixed chains, mix formats) depend on it and on the step only
-    mixed_chains: tuple[tuple[str, ...], ...] = MIXED_CHAINS
+    mixed_chains: tuple[tuple[str, ...], ...] = MIXED_CHAINS  # drawn from when mixed_levels is "random"
+    mixed_levels: str = "verified"  # the mixed format's chain per step: "verified" (VERIFIED_CHAINS) or "random"
+    verify_budget: int = DEFAULT_BUDGET  # primitive steps an executor gets to reach its subgoal when verifying
+
+    def __post_init__(self) -> None:
+        if self.mixed_levels not in MIXED_LEVELS:
+            raise ValueError(f"mixed_levels {self.mixed_levels!r} is not one of {', '.join(MIXED_LEVELS)}")
 
 
 @dataclass
@@ -92,16 +111,24 @@ def rejection(reply: str, chain: Sequence[str], recorded_action: str) -> str | N
     return None
 
 
-def chain_of(output_format: str, step: StepRecord, config: BuildConfig) -> tuple[str, ...]:
-    """The levels a reply holds; for `mixed` drawn per step, so a step's history reply never changes."""
+def chain_of(output_format: str, step: StepRecord, config: BuildConfig, level: str | None = None) -> tuple[str, ...]:
+    """The levels a reply holds; for `mixed` the verified `level`'s chain, or drawn per step (so a step's
+    history reply never changes)."""
     if output_format != "mixed":
         return LEVELS_OF_FORMAT[output_format]
-    return _rng(config, "chain", step).choice(config.mixed_chains)
+    if config.mixed_levels == "random":
+        return _rng(config, "chain", step).choice(config.mixed_chains)
+    if level is None:
+        raise ValueError("the mixed format's verified chains need each step's verified level "
+                         "(data.level_verification.verify_levels), or mixed_levels='random'")
+    return VERIFIED_CHAINS[level]
 
 
 def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], config: BuildConfig,
-                   image_size: int) -> tuple[list[dict], FilterReport]:
-    """Examples of the kept steps; each step's format is drawn with the weights in `formats`."""
+                   image_size: int, levels: Mapping[tuple[str, int], Sequence[str]] | None = None,
+                   ) -> tuple[list[dict], FilterReport]:
+    """Examples of the kept steps; each step's format is drawn with the weights in `formats`. `levels`:
+    the verified level of every step by episode key, for the mixed format's verified chains."""
     unknown = sorted(set(formats) - set(OUTPUT_FORMATS))
     if unknown:
         raise ValueError(f"unknown output format(s) {', '.join(unknown)} (known: {', '.join(OUTPUT_FORMATS)})")
@@ -110,10 +137,12 @@ def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], co
     examples = []
     for steps in episodes:
         labels = label_episode(steps, image_size)
+        verified = levels.get(steps[0].key) if levels and steps else None
+        level_of = (lambda s: verified[s]) if verified is not None else (lambda s: None)  # noqa: E731
         for t, step in enumerate(steps):
             output_format = names[0] if len(names) == 1 else _rng(config, "format", step).choices(names, weights)[0]
-            chain = chain_of(output_format, step, config)
-            reply = _reply(output_format, labels[t], step, config)
+            chain = chain_of(output_format, step, config, level_of(t))
+            reply = _reply(output_format, labels[t], step, config, level_of(t))
             rule = rejection(reply, chain, step.action)
             if rule is None and step.action == "noop" and _rng(config, "noop", step).random() >= config.keep_noop:
                 rule = "noop"
@@ -122,7 +151,7 @@ def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], co
                 continue
             image = step.image if config.use_image else None
             history = [Turn(steps[s].image if config.use_image else None, None,
-                            _reply(output_format, labels[s], steps[s], config))
+                            _reply(output_format, labels[s], steps[s], config, level_of(s)))
                        for s in range(max(0, t - config.history), t)]
             messages, images = build_messages(output_format, step.instruction, history, image,
                                               step.text if config.use_text else None, config.history)
@@ -136,9 +165,10 @@ def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], co
 
 
 def build_dataset(episodes: Sequence[Episode], formats: Mapping[str, float], config: BuildConfig,
-                  image_size: int, out: str | Path | None = None) -> tuple[Dataset, FilterReport]:
+                  image_size: int, out: str | Path | None = None,
+                  levels: Mapping[tuple[str, int], Sequence[str]] | None = None) -> tuple[Dataset, FilterReport]:
     """The examples as a `datasets.Dataset` (saved to `out` when given)."""
-    examples, report = build_examples(episodes, formats, config, image_size)
+    examples, report = build_examples(episodes, formats, config, image_size, levels)
     # `datasets` turns arrays nested in a list into int64 lists before encoding; PIL images stay as they are.
     for example in examples:
         example["images"] = [PIL.Image.fromarray(i) if isinstance(i, np.ndarray) else i for i in example["images"]]
@@ -148,8 +178,9 @@ def build_dataset(episodes: Sequence[Episode], formats: Mapping[str, float], con
     return dataset, report
 
 
-def _reply(output_format: str, labels: dict[str, object], step: StepRecord, config: BuildConfig) -> str:
-    return format_reply({level: labels[level] for level in chain_of(output_format, step, config)})
+def _reply(output_format: str, labels: dict[str, object], step: StepRecord, config: BuildConfig,
+           level: str | None = None) -> str:
+    return format_reply({name: labels[name] for name in chain_of(output_format, step, config, level)})
 
 
 def _rng(config: BuildConfig, purpose: str, step: StepRecord) -> random.Random:
@@ -159,8 +190,10 @@ def _rng(config: BuildConfig, purpose: str, step: StepRecord) -> random.Random:
 
 @writes_folder(lambda call: call["out"])
 def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, float] | None,
-          config: BuildConfig) -> dict:
-    """One dataset per format under `out/FORMAT` (and the mix under `out/mix`); returns the report."""
+          config: BuildConfig, suite: str | Path | None = None, workers: int = 1) -> dict:
+    """One dataset per format under `out/FORMAT` (and the mix under `out/mix`); returns the report. The
+    mixed format's verified levels replay the recording with the tasks of `suite` (default: the packaged
+    one), in `workers` processes."""
     started = time.perf_counter()
     image_size = read_manifest(data)["image_size"]
     episodes = episodes_of(load_trajectories(data))
@@ -170,9 +203,14 @@ def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, 
         jobs[MIX] = mix
     report = {"data": str(data), "episodes": len(episodes), "steps": sum(len(e) for e in episodes),
               "config": {"history": config.history, "use_image": config.use_image, "use_text": config.use_text,
-                         "keep_noop": config.keep_noop, "seed": config.seed, "mix": mix}, "datasets": {}}
+                         "keep_noop": config.keep_noop, "seed": config.seed, "mix": mix,
+                         "mixed_levels": config.mixed_levels, "verify_budget": config.verify_budget},
+              "datasets": {}}
+    levels = None
+    if config.mixed_levels == "verified" and any("mixed" in weights for weights in jobs.values()):
+        levels, report["verified_levels"] = verify_levels(episodes, image_size, config.verify_budget, suite, workers)
     for name, weights in jobs.items():
-        _, filtered = build_dataset(episodes, weights, config, image_size, out / name)
+        _, filtered = build_dataset(episodes, weights, config, image_size, out / name, levels)
         report["datasets"][name] = filtered.to_dict()
     report["wall_time"] = round(time.perf_counter() - started, 2)
     (out / REPORT).write_text(json.dumps(report, indent=1) + "\n")

@@ -10,7 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 from crossagent.arguments import output_dir, positive_int
-from crossagent.data.builders import REPORT, BuildConfig, label
+from crossagent.data.builders import MIXED_LEVELS, REPORT, BuildConfig, label
+from crossagent.data.level_verification import DEFAULT_BUDGET, shares_table
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, load_trajectories,
                                        read_manifest, record)
 from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS
@@ -51,6 +52,12 @@ def register(subparsers) -> None:
                      help="what the model reads: the image, the text view, or both")
     lab.add_argument("--keep-noop", type=float, default=0.0, help="share of no-op steps kept")
     lab.add_argument("--seed", type=int, default=0)
+    lab.add_argument("--mixed-levels", choices=MIXED_LEVELS, default="verified",
+                     help="the mixed format's chain per step: ends at the step's verified level, or drawn at random")
+    lab.add_argument("--verify-budget", type=positive_int, default=DEFAULT_BUDGET,
+                     help="primitive steps an executor gets to reach the expert's next subgoal when verifying")
+    lab.add_argument("--suite", default=None, help="the suite the recording's tasks come from (default: the packaged one)")
+    lab.add_argument("--workers", type=positive_int, default=1, help="processes verifying the levels")
     lab.set_defaults(run=run_label)
 
     stats = commands.add_parser("stats", help="counts and token lengths of a recording or a labelled folder")
@@ -99,9 +106,14 @@ def run_label(args: argparse.Namespace) -> int:
     formats = [name.strip() for name in args.formats.split(",") if name.strip()]
     use_image, use_text = OBSERVES[args.observe]
     config = BuildConfig(history=args.history, use_image=use_image, use_text=use_text, keep_noop=args.keep_noop,
-                         seed=args.seed)
-    report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config)
+                         seed=args.seed, mixed_levels=args.mixed_levels, verify_budget=args.verify_budget)
+    report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config, args.suite, args.workers)
     print(f"{report['episodes']} episodes, {report['steps']} steps, labelled in {report['wall_time']:.1f} s")
+    verified = report.get("verified_levels")
+    if verified:
+        print(f"verified levels (mixed format), share of steps per category; {verified['seconds_per_step'] * 1000:.1f} ms "
+              f"per step, {verified['wall_time']:.1f} s on {verified['workers']} worker(s):")
+        print("\n".join(f"  {line}" for line in shares_table(verified["shares"])))
     for name, counts in report["datasets"].items():
         rejected = ", ".join(f"{rule} {n}" for rule, n in counts["rejected"].items())
         print(f"  {name:14s} {counts['kept']:6d} examples   rejected: {rejected}")
