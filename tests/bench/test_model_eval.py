@@ -72,18 +72,18 @@ class SeededSampler:
 
 def test_episodes_do_not_depend_on_slots_or_an_interruption(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(model_eval, "LocalSampler", SeededSampler)
-    jobs = tasks(7, budget=8)
+    jobs = tasks(8, budget=8)
     runs = {}
-    for slots in (1, 3, 7):
+    for slots in (1, 7, 30):
         out = tmp_path / f"slots-{slots}"
         evaluate(ModelEvaluation(tiny, "tiny", modes=("dynamic",), trials=1, slots=slots, sampling=SAMPLED), jobs, out)
         runs[slots] = stored(out)
-    assert len(runs[1]) == 7 and runs[1] == runs[3] == runs[7]
+    assert len(runs[1]) == 8 and runs[1] == runs[7] == runs[30]
     assert len({tuple(actions) for actions in runs[1].values()}) > 1  # sampled: episodes differ from each other
     resumed = tmp_path / "resumed"
     evaluation = ModelEvaluation(tiny, "tiny", modes=("dynamic",), trials=1, slots=3, sampling=SAMPLED)
     evaluate(evaluation, jobs[:3], resumed)  # the run stopped after three episodes
-    assert evaluate(evaluation, jobs, resumed)["dynamic"].episodes == 4
+    assert evaluate(evaluation, jobs, resumed)["dynamic"].episodes == 5
     assert stored(resumed) == runs[1]
 
 
