@@ -28,6 +28,7 @@ from typing import Any
 
 from crossagent.fingerprint import changes, fingerprint, plain
 from crossagent.folder_lock import hold_folder
+from crossagent.progress import quiet_dataset_bars
 
 STAGE_FILE = "stage.json"
 RUN_FILE = "pipeline.json"  # per stage: wall seconds of the run that did the work
@@ -178,6 +179,7 @@ def record_stage(out: Path, tasks, trials: int, workers: int, agent: str = "expe
 def _record(agent: str, tasks, trials: int, folder: Path, workers: int) -> dict:
     from crossagent.data.recording import record
 
+    quiet_dataset_bars()
     run = record(agent, tasks, trials, folder, workers=workers)
     if run.errors:
         first = run.errors[0]
@@ -199,6 +201,7 @@ def label_stage(out: Path, recording: Stage, build, formats: Sequence[str], mix:
 def _label(recording: Path, formats, folder: Path, mix, build, workers: int) -> dict:
     from crossagent.data.builders import label
 
+    quiet_dataset_bars()
     report = label(recording, list(formats), folder, mix, build, workers=workers)
     return {"examples": {name: counts["kept"] for name, counts in report["datasets"].items()},
             "rejected": {name: counts["rejected"] for name, counts in report["datasets"].items()}}

@@ -34,3 +34,10 @@ def progress_bar(total: int | None, description: str, enabled: bool = True, unit
         return tqdm(total=total, desc=description, unit=unit, disable=not enabled, dynamic_ncols=True, file=stream)
     return tqdm(total=total, desc=description, unit=unit, disable=not enabled, file=_LinePerUpdate(stream),
                 mininterval=LOG_INTERVAL, ncols=100)
+
+
+def quiet_dataset_bars() -> None:
+    """Our commands draw their own progress bar; `datasets` would add one per saved shard."""
+    from datasets import disable_progress_bars
+
+    disable_progress_bars()

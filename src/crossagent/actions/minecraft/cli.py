@@ -12,7 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-from datasets import disable_progress_bars
 from tqdm import tqdm
 
 from crossagent.actions.minecraft.profile import PROFILES, profile_named
@@ -21,6 +20,7 @@ from crossagent.actions.minecraft.vpt import convert_vpt_file
 from crossagent.arguments import output_dir, output_file
 from crossagent.data.builders import FilterReport
 from crossagent.data.vpt_dataset import VptDatasetSettings, build_vpt_dataset, find_recordings
+from crossagent.progress import quiet_dataset_bars
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -71,7 +71,7 @@ def _build_dataset(args: argparse.Namespace) -> int:
                                   history=args.history, keep_noop=args.keep_noop, instruction=args.instruction,
                                   image_width=args.image_width, seed=args.seed)
     recordings = find_recordings(args.inputs)
-    disable_progress_bars()  # ours is the bar; `datasets` would add one per saved shard
+    quiet_dataset_bars()
     # A bar on a terminal; in a log (no TTY) only the one line per recording below.
     with tqdm(total=len(recordings), unit="recording", disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
         def done(name: str, report: FilterReport) -> None:
