@@ -106,3 +106,10 @@ def test_a_second_data_record_into_a_folder_being_recorded_is_refused_naming_the
         holder.wait()
     time.sleep(0.1)
     assert record("expert", load_suite().mini[:1], 1, folder, progress=False).recorded == 1  # free again
+
+
+def test_a_damaged_stage_record_is_named(tmp_path):
+    (tmp_path / "make").mkdir()
+    (tmp_path / "make" / STAGE_FILE).write_text('{"name": "make", "sett')
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'make' / STAGE_FILE} is damaged \(not JSON"):
+        Pipeline(tmp_path).run(stage(tmp_path))

@@ -28,6 +28,7 @@ from typing import Any
 
 from crossagent.fingerprint import changes, fingerprint, plain
 from crossagent.folder_lock import hold_folder
+from crossagent.json_files import read_json
 from crossagent.progress import quiet_dataset_bars
 
 STAGE_FILE = "stage.json"
@@ -57,7 +58,7 @@ class Pipeline:
         self.out = Path(out)
         self.workers = workers
         self.threads_per_worker = threads_per_worker
-        self.facts = json.loads((self.out / RUN_FILE).read_text()) if (self.out / RUN_FILE).exists() else {}
+        self.facts = read_json(self.out / RUN_FILE) if (self.out / RUN_FILE).exists() else {}
 
     def run(self, stage: Stage) -> dict:
         """The stage's result: stored if the stage finished with these settings, else from its work."""
@@ -132,12 +133,7 @@ class Pipeline:
 
 def stage_record(folder: Path) -> dict | None:
     path = folder / STAGE_FILE
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise StageMismatch(f"{path} is not valid JSON ({error}); delete it to rebuild the stage") from error
+    return read_json(path, "delete that folder to rebuild the stage") if path.exists() else None
 
 
 def finished_result(stage: Stage) -> dict | None:

@@ -32,6 +32,7 @@ from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.envs.text_view import render_text
 from crossagent.envs.view_geometry import point_of_cell
 from crossagent.folder_lock import writes_folder
+from crossagent.json_files import read_json
 from crossagent.progress import progress_bar
 from crossagent.tasks.task import Task
 
@@ -336,10 +337,7 @@ def read_manifest(directory: str | Path) -> dict:
     path = Path(directory) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{directory} is not a recording: it has no {MANIFEST}")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is damaged (not JSON: {error}); record again into a new folder") from None
+    manifest = read_json(path, "record again into a new folder")
     if not isinstance(manifest, dict) or not all(isinstance(manifest.get(key), list) for key in ("shards", "episodes")):
         raise ValueError(f"{path} is damaged: it lacks the lists of shards and episodes; record again into a new folder")
     if manifest.get("format") != MANIFEST_FORMAT:

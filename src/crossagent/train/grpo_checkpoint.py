@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from safetensors.torch import load_file, save_file
 
+from crossagent.json_files import read_json
 from crossagent.models.processor import save_processor
 
 if TYPE_CHECKING:
@@ -66,20 +67,23 @@ def save_checkpoint(config: GRPOConfig, iteration: int, accelerator: Accelerator
     return path
 
 
+DAMAGED = "delete that checkpoint folder to resume from the one before it"
+
+
 def load_checkpoint(path: Path, accelerator: Accelerator, optimizer: torch.optim.Optimizer) -> int:
     """Restore the optimizer (and fp16 loss scale) from `path`; the completed iterations.
     The weights are loaded from path/model by load_model."""
     if not (path / OPTIMIZER_TENSORS).is_file():
         raise ValueError(f"{path}: no {OPTIMIZER_TENSORS}; checkpoints of accelerate's pickled format are not "
                          f"loaded (a pickle can run code). Delete it, or start a new run from --model {path / MODEL_DIR}")
-    values = json.loads((path / OPTIMIZER_VALUES).read_text())
+    values = read_json(path / OPTIMIZER_VALUES, DAMAGED)
     state = join_tensors(values, load_file(path / OPTIMIZER_TENSORS))
     for saved, current in zip(state["param_groups"], optimizer.param_groups):
         saved.update({key: tuple(value) for key, value in saved.items() if isinstance(current.get(key), tuple)})
     optimizer.load_state_dict(state)
     if accelerator.scaler is not None and values.get("scaler"):
         accelerator.scaler.load_state_dict(values["scaler"])
-    return int(json.loads((path / STATE_FILE).read_text())["iteration"])
+    return int(read_json(path / STATE_FILE, DAMAGED)["iteration"])
 
 
 def split_tensors(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
