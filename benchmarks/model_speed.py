@@ -1,7 +1,7 @@
 """Model-agent speed, measured side by side in one run with the tiny model.
 
 1. Agent env steps/s in slow mode (one reply per step): the same episodes run through the
-   lockstep engine (bench.lockstep) with one batched generate call for all waiting envs
+   episode loop (bench.episode_loop) with one batched generate call for all waiting envs
    (`slots` = N), against one env at a time (`slots` = 1). The ratio is the gain of batched
    generation.
 2. SFT throughput: non-padding tokens/s of cold-start SFT on a synthetic all-in-one-shaped

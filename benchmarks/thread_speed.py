@@ -1,8 +1,8 @@
 """The default `--threads` of serve and eval-model, measured side by side in one run.
 
 For each torch thread count, in fresh processes (thread counts are per process):
-1. eval-model's loop: mini-suite episodes in lockstep (bench.lockstep, one batched generate per
-   step, slow mode), env steps/s;
+1. eval-model's loop: mini-suite episodes side by side (bench.episode_loop, one batched generate
+   per round, slow mode), env steps/s;
 2. serve: rounds of concurrent valid requests to `crossagent serve --threads N`, requests/s and
    p95 latency.
 "Torch's default" is what torch picks without `--threads` (one per core).
@@ -33,7 +33,8 @@ from serve_abuse import free_port, start_server, valid_body  # noqa: E402
 
 from crossagent.agents.level_agent import LevelAgent  # noqa: E402
 from crossagent.agents.model_policy import ModelPolicy  # noqa: E402
-from crossagent.bench.lockstep import run_lockstep  # noqa: E402
+from crossagent.bench.episode import Episode, make_env  # noqa: E402
+from crossagent.bench.episode_loop import run_episodes  # noqa: E402
 from crossagent.models.generation import GenerationSettings  # noqa: E402
 from crossagent.models.loading import load_model  # noqa: E402
 from crossagent.models.samplers import LocalSampler  # noqa: E402
@@ -50,18 +51,18 @@ REPEATS = 2  # the machine is shared: each setting is measured twice, interleave
 
 
 def eval_steps_per_second(model_path: str, threads: int | None) -> float:
-    """In this process: eval-model's lockstep loop (its sampling settings) with `threads` (None: torch's default)."""
+    """In this process: eval-model's episode loop (its sampling settings) with `threads` (None: torch's default)."""
     if threads is not None:
         use_threads(threads)
     model, processor = load_model(model_path)
     sampler = LocalSampler(model, processor, GenerationSettings(max_new_tokens=32, do_sample=True, temperature=0.4))
     episodes = [(replace(task, budget=EPISODE_STEPS), 0) for task in load_suite().mini[:EPISODES]]
 
-    def make_agent(index: int, task: Task, trial: int) -> LevelAgent:
-        return LevelAgent(ModelPolicy(sampler, "mixed", history_length=3), mode="slow")
+    def make_episode(index: int, task: Task, trial: int) -> Episode:
+        agent = LevelAgent(ModelPolicy("mixed", history_length=3), mode="slow")
+        return Episode(make_env(agent), agent, task, trial)
 
-    stats = run_lockstep(episodes, make_agent, EPISODES, sampler, seed=0, on_result=lambda *finished: None,
-                         progress=False)
+    stats = run_episodes(episodes, make_episode, lambda finished: None, EPISODES, sampler)
     return stats.steps_per_second
 
 
@@ -115,7 +116,7 @@ def main() -> None:
         "# torch threads for eval-model and serve (tiny Qwen2-VL, CPU)",
         "",
         f"{os.cpu_count()} CPUs shared with other jobs. eval-model: {EPISODES} mini-suite episodes x "
-        f"{EPISODE_STEPS} steps in lockstep, slow mode, eval sampling. serve: {ROUNDS} rounds of {CONCURRENT} "
+        f"{EPISODE_STEPS} steps side by side, slow mode, eval sampling. serve: {ROUNDS} rounds of {CONCURRENT} "
         "concurrent valid requests (64x64 image, max_tokens 16). A fresh process per measurement; 'a / b': "
         "the two repeats.",
         "",
