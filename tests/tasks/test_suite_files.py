@@ -116,3 +116,18 @@ def test_validate_prints_why_a_task_raised(tmp_path, capsys, monkeypatch):
     code = main(["tasks", "validate", "--suite-file", str(path), "--workers", "1", "--out", str(tmp_path)])
     assert code == 1
     assert f"ERROR {GOOD_TASK['id']}: RuntimeError: the expert exploded" in capsys.readouterr().out
+
+
+def test_tasks_list_json_and_every_suite_command_takes_a_suite_file(tmp_path, capsys):
+    from crossagent.cli import build_parser
+    from crossagent.tasks.task import Task
+
+    assert main(["tasks", "list", "--suite", "mini", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 30 and {task["category"] for task in listed} == {"embodied", "craft", "combat"}
+    assert Task.from_dict(listed[0]).id == listed[0]["id"]
+    parser = build_parser()
+    for command in (["tasks", "list"], ["tasks", "show", "x"], ["tasks", "validate"], ["bench", "--agent", "expert",
+                    "--out", str(tmp_path)], ["level-table"], ["eval-model", "--model", "m", "--out", str(tmp_path)],
+                    ["data", "record", "--out", str(tmp_path)], ["data", "label", "--data", "d", "--out", str(tmp_path)]):
+        assert parser.parse_args([*command, "--suite-file", "suite.json"]).suite_file == "suite.json", command

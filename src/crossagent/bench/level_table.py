@@ -24,6 +24,7 @@ TABLE_FILE = "level_table.md"
 def register(commands: argparse._SubParsersAction) -> None:
     table = commands.add_parser("level-table", help="run oracle:LEVEL for every level and tabulate ASR per category")
     table.add_argument("--suite", default="full", help="'mini', 'full', a category, or task ids (default: full)")
+    table.add_argument("--suite-file", help="a suite JSON file (default: the packaged suite)")
     table.add_argument("--trials", type=positive_int, default=3)
     table.add_argument("--workers", type=positive_int, default=2)
     table.add_argument("--out", type=output_dir, default=Path("runs/oracle"))
@@ -31,7 +32,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_level_table(args: argparse.Namespace) -> int:
-    suite = load_suite()
+    suite = load_suite(args.suite_file)
     tasks = suite.select(args.suite)
     agents = [f"oracle:{level}" for level in reversed(LEVELS)]
     for agent in agents:

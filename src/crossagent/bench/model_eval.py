@@ -49,6 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--suite", default="mini",
                         help=f"'mini' (default), '{HELDOUT}' (tasks GRPO never trains on), 'full', a category, "
                              "or comma-separated task ids")
+    parser.add_argument("--suite-file", help="a suite JSON file (default: the packaged suite)")
     parser.add_argument("--trials", type=positive_int, default=3)
     parser.add_argument("--slots", type=int, default=16, help="episodes run side by side (the generate batch)")
     parser.add_argument("--requery-every", type=int, default=4, help="fast/dynamic: re-query after k steps")
@@ -133,7 +134,7 @@ def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids
 
 def run_eval_model(args: argparse.Namespace) -> int:
     use_threads(args.threads)
-    suite = load_suite()
+    suite = load_suite(args.suite_file)
     tasks = heldout_tasks(suite) if args.suite == HELDOUT else suite.select(args.suite)
     model = Path(args.model)
     # A GRPO checkpoint's weights sit in checkpoint-N/model: name the results after the checkpoint.

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
     rec = commands.add_parser("record", help="record an agent's episodes (resumable)")
     rec.add_argument("--agent", default="expert")
-    rec.add_argument("--suite", default=None, help="suite file (default: the packaged suite)")
+    rec.add_argument("--suite-file", help="a suite JSON file (default: the packaged suite)")
     rec.add_argument("--split", choices=SPLITS, default="train")
     rec.add_argument("--per-category", type=positive_int, default=None, help="N tasks of each category, spread over its templates")
     rec.add_argument("--trials", type=positive_int, default=1)
@@ -57,7 +57,7 @@ def register(subparsers) -> None:
                      help="the mixed format's chain per step: ends at the step's verified level, or drawn at random")
     lab.add_argument("--verify-budget", type=positive_int, default=DEFAULT_BUDGET,
                      help="primitive steps an executor gets to reach the expert's next subgoal when verifying")
-    lab.add_argument("--suite", default=None, help="the suite the recording's tasks come from (default: the packaged one)")
+    lab.add_argument("--suite-file", help="the suite JSON file the recording's tasks come from (default: the packaged suite)")
     lab.add_argument("--workers", type=positive_int, default=1, help="processes verifying the levels")
     lab.set_defaults(run=run_label)
 
@@ -78,7 +78,7 @@ def select_tasks(split: str, per_category: int | None, suite_path: str | None = 
 
 def run_record(args: argparse.Namespace) -> int:
     quiet_dataset_bars()
-    tasks = select_tasks(args.split, args.per_category, args.suite)
+    tasks = select_tasks(args.split, args.per_category, args.suite_file)
     run = record(args.agent, tasks, args.trials, args.out, image_size=args.image_size,
                  shard_episodes=args.shard_episodes, keep_failed=args.keep_failed, workers=args.workers)
     print(f"{run.planned} episodes planned, {run.skipped} already recorded, {run.recorded} run now, "
@@ -108,7 +108,7 @@ def run_label(args: argparse.Namespace) -> int:
     use_image, use_text = OBSERVES[args.observe]
     config = BuildConfig(history=args.history, use_image=use_image, use_text=use_text, keep_noop=args.keep_noop,
                          seed=args.seed, mixed_levels=args.mixed_levels, verify_budget=args.verify_budget)
-    report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config, args.suite, args.workers)
+    report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config, args.suite_file, args.workers)
     print(f"{report['episodes']} episodes, {report['steps']} steps, labelled in {report['wall_time']:.1f} s")
     verified = report.get("verified_levels")
     if verified:

@@ -22,16 +22,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="one line per task, then counts per category")
     listing.add_argument("--suite", default="full", help="full, mini, a category, or comma-separated ids")
     listing.add_argument("--suite-file", help="a suite JSON file (default: the packaged suite)")
+    listing.add_argument("--json", action="store_true", help="print the tasks as a JSON list instead of the table")
     listing.set_defaults(run=_list)
 
     show = actions.add_parser("show", help="one task as JSON")
     show.add_argument("task_id")
-    show.add_argument("--suite-file")
+    show.add_argument("--suite-file", help="a suite JSON file (default: the packaged suite)")
     show.set_defaults(run=_show)
 
     validate = actions.add_parser("validate", help="run the expert on tasks; fail if it cannot solve one")
     validate.add_argument("--suite", default="full")
-    validate.add_argument("--suite-file")
+    validate.add_argument("--suite-file", help="a suite JSON file (default: the packaged suite)")
     validate.add_argument("--workers", type=positive_int, default=2)
     validate.add_argument("--out", type=output_dir, help="results file directory (default: a temporary one)")
     validate.set_defaults(run=_validate)
@@ -46,6 +47,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite_file)
     tasks = suite.select(args.suite)
+    if args.json:
+        print(json.dumps([task.to_dict() for task in tasks], indent=1))
+        return 0
     mini = set(suite.mini_ids)
     for task in tasks:
         flag = "mini" if task.id in mini else ""
