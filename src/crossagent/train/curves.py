@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
+from crossagent.progress import progress_bar  # noqa: E402
+
 CURVE_CSV = "loss_curve.csv"
 CURVE_PNG = "loss_curve.png"
 
@@ -48,6 +50,32 @@ class LossCurveCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self.path.exists():
             plot_curve(self.path, self.path.with_name(CURVE_PNG))
+
+
+class LossProgressCallback(TrainerCallback):
+    """The project's progress bar (crossagent.progress: rate, ETA; one line per interval in a log file)
+    with the last logged loss, in place of the Trainer's bar and its raw dict lines."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.bar = progress_bar(state.max_steps, "SFT", unit="step")
+            self.bar.update(state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is not None and logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def plot_curve(csv_path: Path, png_path: Path, key: str = "loss") -> None:

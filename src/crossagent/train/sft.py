@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from datasets import load_from_disk
 from PIL import Image
-from transformers import TrainerState
+from transformers import PrinterCallback, TrainerState
 from transformers.trainer import TRAINER_STATE_NAME
 from trl import SFTConfig, SFTTrainer
 
 from crossagent.models.loading import load_model
 from crossagent.folder_lock import writes_folder
-from crossagent.train.curves import LossCurveCallback
+from crossagent.train.curves import LossCurveCallback, LossProgressCallback
 
 IGNORE_INDEX = -100
 ASSISTANT_PREFIX = "<|im_start|>assistant\n"
@@ -153,13 +153,15 @@ def run_sft(settings: SFTSettings) -> SFTResult:
         report_to=[],
         remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True},
-        disable_tqdm=not settings.progress,
+        disable_tqdm=True,  # LossProgressCallback draws the bar
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",  # kept in each checkpoint's trainer_state.json: resumes count on
     )
     trainer = SFTTrainer(model=model, args=config, data_collator=collator, train_dataset=dataset,
-                         processing_class=processor, callbacks=[LossCurveCallback(output)])
+                         processing_class=processor,
+                         callbacks=[LossCurveCallback(output), *([LossProgressCallback()] if settings.progress else [])])
+    trainer.remove_callback(PrinterCallback)  # it would print every log as a raw dict
     tokens_before = (TrainerState.load_from_json(str(checkpoint / TRAINER_STATE_NAME)).num_input_tokens_seen
                      if checkpoint else 0)  # the count goes on from the checkpoint's; the speed is this session's
     started = time.perf_counter()
