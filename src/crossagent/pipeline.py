@@ -64,7 +64,7 @@ class Pipeline:
         """The stage's result: stored if the stage finished with these settings, else from its work."""
         return self.run_all([stage])[stage.name]
 
-    def run_all(self, stages: Sequence[Stage], then: Callable[[Stage, dict], Sequence[Stage]] | None = None
+    def run_all(self, stages: Sequence[Stage], then: Callable[[Stage, dict], Sequence[Stage]] = lambda *_: ()
                 ) -> dict[str, dict]:
         """Independent stages, `workers` at a time; `then(stage, result)` may add stages that become ready
         when one ends (the GRPO run once its SFT model is). Returns every stage's result by name."""
@@ -74,7 +74,7 @@ class Pipeline:
             while todo:
                 stage = todo.pop(0)
                 results[stage.name] = self._result(stage)
-                todo += then(stage, results[stage.name]) if then else []
+                todo += then(stage, results[stage.name])
             return results
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_limit_threads, initargs=(self.threads_per_worker,)) as pool:
@@ -87,7 +87,7 @@ class Pipeline:
                     else:
                         print(f"== {stage.name}: done before ({stage.folder})", flush=True)
                         results[stage.name] = found
-                        todo += then(stage, found) if then else []  # appended while iterating: visited below
+                        todo += then(stage, found)  # appended while iterating: visited below
                 todo = []
                 if not running:
                     break
@@ -97,7 +97,7 @@ class Pipeline:
                     result, seconds = future.result()
                     self._finish(stage, result, seconds)
                     results[stage.name] = result
-                    todo += then(stage, result) if then else []
+                    todo += then(stage, result)
         return results
 
     def _result(self, stage: Stage) -> dict:
