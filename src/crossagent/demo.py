@@ -22,7 +22,7 @@ from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
-from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
+from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS, check_prompt_style
 from crossagent.models.threads import DEFAULT_THREADS, use_threads
 from crossagent.pipeline import (Pipeline, benchmark_stage, evaluation_stage, label_stage, record_stage, run_pipeline,
                                  sft_stage, tiny_model_stage)
@@ -41,6 +41,7 @@ class DemoSettings:
     record_trials: int = 2  # expert episodes per training task
     history: int = 1  # turns of history in prompts (short prompts keep CPU training fast)
     observe: str = "both"  # what the model reads: image, text (the text view) or both
+    prompt_style: str = "compact"  # compact (the format's tag; fits the tiny model) or full (the system prompt)
     sft_steps: int = 300  # optimizer steps of cold-start SFT
     batch_size: int = 8  # SFT examples per step
     learning_rate: float = 2e-3  # SFT learning rate
@@ -61,6 +62,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_demo(settings: DemoSettings) -> int:
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
+    check_prompt_style(settings.prompt_style)
     use_threads(settings.threads)
     return run_pipeline(settings.out, 1, lambda pipeline: _demo(pipeline, settings))
 
@@ -69,7 +71,8 @@ def _demo(pipeline: Pipeline, settings: DemoSettings) -> int:
     out, suite = settings.out, load_suite()
     use_image, use_text = OBSERVES[settings.observe]
     recording = record_stage(out, train_tasks(suite, settings.per_category), settings.record_trials, settings.workers)
-    labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text),
+    labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
+                                                                  prompt_style=settings.prompt_style),
                          OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS)
     model = tiny_model_stage(out)
     sft = sft_stage("cold-start SFT", out / "model" / "sft", model, labels.folder / MIX, labels, SFTSettings(
@@ -77,7 +80,7 @@ def _demo(pipeline: Pipeline, settings: DemoSettings) -> int:
         learning_rate=settings.learning_rate, save_steps=100, logging_steps=10))
     evaluation = ModelEvaluation("", MODEL_NAME, "mixed", ("slow", "fast", "dynamic"), settings.eval_trials,
                                  settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
-                                 settings.slots)
+                                 prompt_style=settings.prompt_style, slots=settings.slots)
     stages = [recording, labels, model, sft,
               *(benchmark_stage(out, agent, suite.mini, settings.eval_trials, suite, settings.workers)
                 for agent in BASELINES),

@@ -13,7 +13,7 @@ from crossagent.arguments import output_dir, positive_int
 from crossagent.data.builders import REPORT, BuildConfig, label
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, load_trajectories,
                                        read_manifest, record)
-from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS
+from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS, PROMPT_STYLES
 from crossagent.tasks.splits import heldout_tasks, sample_per_category, train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES, Task
@@ -49,6 +49,9 @@ def register(subparsers) -> None:
     lab.add_argument("--history", type=int, default=DEFAULT_HISTORY)
     lab.add_argument("--observe", default="image", choices=OBSERVES,
                      help="what the model reads: the image, the text view, or both")
+    lab.add_argument("--prompt-style", default="full", choices=PROMPT_STYLES,
+                     help="full: the human-readable system prompt (real VLMs); compact: the format's tag only "
+                          "(small models trained from scratch)")
     lab.add_argument("--keep-noop", type=float, default=0.0, help="share of no-op steps kept")
     lab.add_argument("--seed", type=int, default=0)
     lab.set_defaults(run=run_label)
@@ -99,7 +102,7 @@ def run_label(args: argparse.Namespace) -> int:
     formats = [name.strip() for name in args.formats.split(",") if name.strip()]
     use_image, use_text = OBSERVES[args.observe]
     config = BuildConfig(history=args.history, use_image=use_image, use_text=use_text, keep_noop=args.keep_noop,
-                         seed=args.seed)
+                         seed=args.seed, prompt_style=args.prompt_style)
     report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config)
     print(f"{report['episodes']} episodes, {report['steps']} steps, labelled in {report['wall_time']:.1f} s")
     for name, counts in report["datasets"].items():
