@@ -30,7 +30,7 @@ from crossagent.bench.report import asr_cell, markdown_table, number, percent
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
-from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
+from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS, check_prompt_style
 from crossagent.models.threads import DEFAULT_THREADS, use_threads
 from crossagent.pipeline import (Pipeline, Stage, benchmark_stage, evaluation_stage, grpo_stage, label_stage,
                                  record_stage, run_pipeline, sft_stage, tiny_model_stage)
@@ -80,6 +80,7 @@ class ComparisonSettings:
     trials: int = 2  # evaluation trials per held-out task
     history: int = 1  # turns of history in prompts
     observe: str = "both"  # what the models read: image, text (the text view) or both
+    prompt_style: str = "compact"  # compact (the format's tag; for the tiny model) or full (the system prompt)
     sft_steps: int = 300  # SFT optimizer steps of every row (the same budget)
     batch_size: int = 8  # SFT examples per step
     learning_rate: float = 2e-3  # SFT learning rate
@@ -118,6 +119,7 @@ def run_comparison_command(args: argparse.Namespace) -> int:
 def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Row] = ROWS) -> Path:
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
+    check_prompt_style(settings.prompt_style)
     use_threads(settings.threads)
     return run_pipeline(settings.out, settings.workers, lambda pipeline: _compare(pipeline, settings, rows),
                         settings.threads)
@@ -129,8 +131,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
     train = train_tasks(suite, settings.per_category)
     recording = record_stage(out, train, settings.record_trials, settings.workers)
     labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
-                                                     seed=settings.seed), OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS,
-                         settings.workers)
+                                                     prompt_style=settings.prompt_style, seed=settings.seed),
+                         OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS, settings.workers)
     model = tiny_model_stage(out)  # every row starts from these weights and this tokenizer
     tasks = heldout_tasks(suite, None if settings.heldout_per_category < 0 else settings.heldout_per_category)
     facts = {"settings": {k: str(v) for k, v in vars(settings).items()}, "speed": {}}
@@ -147,12 +149,13 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
         model="", output_dir="", updates=settings.grpo_updates, group_size=settings.grpo_group_size,
         tasks_per_batch=settings.grpo_tasks_per_batch, max_episode_steps=settings.grpo_max_episode_steps,
         history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
-        use_text=use_text, learning_rate=settings.grpo_learning_rate, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
+        use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
         minibatch_size=16, gradient_accumulation_steps=4, checkpoint_every=2, seed=settings.seed), train) \
         if MIX in sfts else None
     evaluations = {row.name: ModelEvaluation("", row.name, row.output_format, (row.mode,), settings.trials,
                                              settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
-                                             settings.slots) for row in rows}
+                                             prompt_style=settings.prompt_style, slots=settings.slots)
+                   for row in rows}
 
     def ready(done: Stage, result: dict) -> list[Stage]:
         """What can run once `done` has: the rows' evaluations of its model, GRPO after the mix's SFT."""

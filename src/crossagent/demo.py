@@ -22,7 +22,7 @@ from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
-from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
+from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS, check_prompt_style
 from crossagent.models.threads import DEFAULT_THREADS, use_threads
 from crossagent.pipeline import (Pipeline, benchmark_stage, evaluation_stage, label_stage, record_stage, run_pipeline,
                                  sft_stage, tiny_model_stage)
@@ -37,13 +37,15 @@ BASELINES = ("expert", "random")
 @dataclass
 class DemoSettings:
     out: Path = Path("runs/demo")  # the run folder
-    per_category: int = 20  # training tasks per category
+    per_category: int | None = None  # training tasks per category (default: every training task)
     record_trials: int = 2  # expert episodes per training task
     history: int = 1  # turns of history in prompts (short prompts keep CPU training fast)
-    observe: str = "both"  # what the model reads: image, text (the text view) or both
-    sft_steps: int = 300  # optimizer steps of cold-start SFT
-    batch_size: int = 8  # SFT examples per step
+    observe: str = "text"  # what the model reads: image, text (the text view, the cheap signal on a CPU) or both
+    prompt_style: str = "compact"  # compact (the format's tag; fits the tiny model) or full (the system prompt)
+    sft_steps: int = 1500  # optimizer steps of cold-start SFT
+    batch_size: int = 16  # SFT examples per step
     learning_rate: float = 2e-3  # SFT learning rate
+    bf16: bool = True  # SFT under bf16 autocast with eager attention (faster on a CPU: sft_speed.md)
     eval_trials: int = 1  # trials per mini task (2+ for a spread across trials)
     slots: int = 30  # episodes evaluated side by side: one generate call for all of them
     requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
@@ -61,6 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_demo(settings: DemoSettings) -> int:
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
+    check_prompt_style(settings.prompt_style)
     use_threads(settings.threads)
     return run_pipeline(settings.out, 1, lambda pipeline: _demo(pipeline, settings))
 
@@ -69,15 +72,17 @@ def _demo(pipeline: Pipeline, settings: DemoSettings) -> int:
     out, suite = settings.out, load_suite()
     use_image, use_text = OBSERVES[settings.observe]
     recording = record_stage(out, train_tasks(suite, settings.per_category), settings.record_trials, settings.workers)
-    labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text),
+    labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
+                                                     prompt_style=settings.prompt_style),
                          OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS, settings.workers)
     model = tiny_model_stage(out)
     sft = sft_stage("cold-start SFT", out / "model" / "sft", model, labels.folder / MIX, labels, SFTSettings(
         model="", dataset="", output_dir="", max_steps=settings.sft_steps, batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate, save_steps=100, logging_steps=10))
+        learning_rate=settings.learning_rate, save_steps=250, logging_steps=10, bf16=settings.bf16,
+        attention="eager" if settings.bf16 else "sdpa"))
     evaluation = ModelEvaluation("", MODEL_NAME, "mixed", ("slow", "fast", "dynamic"), settings.eval_trials,
                                  settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
-                                 settings.slots)
+                                 prompt_style=settings.prompt_style, slots=settings.slots)
     stages = [recording, labels, model, sft,
               *(benchmark_stage(out, agent, suite.mini, settings.eval_trials, suite, settings.workers)
                 for agent in BASELINES),

@@ -126,3 +126,27 @@ def test_cli_evaluates_the_heldout_tasks(monkeypatch, tmp_path):
     with pytest.raises(Stop):
         args.run(args)
     assert seen == {"name": "final", "modes": ("dynamic",), "tasks": heldout_tasks(load_suite())}
+
+
+def test_both_prompt_styles_evaluate_and_a_change_of_style_is_evaluated_again(tiny, tmp_path, monkeypatch, capsys):
+    """The policy asks in the evaluation's prompt style: compact has no system prompt, full does."""
+    asked = []
+
+    class Spy(model_eval.LocalSampler):
+        def sample(self, requests):
+            asked.extend(request.messages for request in requests)
+            return super().sample(requests)
+
+    monkeypatch.setattr(model_eval, "LocalSampler", Spy)
+    jobs = tasks(2, budget=4)
+    compact = ModelEvaluation(tiny, "tiny", modes=("slow", "dynamic"), trials=1, observe="both", sampling=SAMPLED,
+                              prompt_style="compact")
+    assert {mode: s.episodes for mode, s in evaluate(compact, jobs, tmp_path).items()} == {"slow": 2, "dynamic": 2}
+    assert asked and all(messages[0]["role"] == "user" and messages[0]["content"][0]["text"].startswith("[mixed] ")
+                         for messages in asked)
+    asked.clear()
+    assert evaluate(replace(compact, modes=("slow",), prompt_style="full"), jobs, tmp_path)["slow"].episodes == 2
+    assert "prompt_style" in capsys.readouterr().err  # the stored episodes are keyed by it
+    assert asked and all(messages[0]["role"] == "system" for messages in asked)
+    with pytest.raises(ValueError, match="prompt style"):
+        ModelEvaluation(tiny, "tiny", prompt_style="short")

@@ -150,23 +150,23 @@ def test_cli_errors(tmp_path, capsys):
 
 
 def test_the_project_sft_trains_on_the_dataset(clip, tmp_path):
-    """The examples fit train/sft.py as they are: its collator labels exactly the replies, and a run takes steps."""
+    """The examples fit train/sft.py as they are: its collator labels exactly the final reply, and a run takes steps."""
     import torch
 
     from crossagent.models.loading import load_model
     from crossagent.models.tiny_vlm import create_tiny_model
-    from crossagent.train.sft import IGNORE_INDEX, AssistantOnlyCollator, SFTSettings, run_sft
+    from crossagent.train.sft import IGNORE_INDEX, FinalReplyCollator, SFTSettings, run_sft
 
     torch.set_num_threads(1)
     dataset, _ = build([clip], tmp_path / "out", history=1)
     tiny = str(create_tiny_model(tmp_path / "tiny"))
     _, processor = load_model(tiny)
     example = dataset[dataset["frame"].index(4) + 1]  # motion_coa of frame 4: its own reply and frame 3's
-    batch = AssistantOnlyCollator(processor, max_length=4096)([example])
+    batch = FinalReplyCollator(processor, max_length=4096)([example])
     labelled = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] != IGNORE_INDEX].tolist())
     assert example["format"] == "motion_coa"
-    assert labelled.replace(" ", "") == ("Motion: turn right\nAction: move(2, 0) <|im_end|>"  # frame 3 (0.375 degrees), as history
-                                         "Motion: move forward, jump\nAction: press(space, w) <|im_end|>").replace(" ", "")
+    # frame 3's reply ("Motion: turn right ...") is in the history, an input: only frame 4's reply is learned.
+    assert labelled.replace(" ", "") == "Motion: move forward, jump\nAction: press(space, w) <|im_end|>".replace(" ", "")
     result = run_sft(SFTSettings(model=tiny, dataset=str(tmp_path / "out" / "dataset"), output_dir=str(tmp_path / "run"),
                                  max_steps=2, batch_size=4, save_steps=100, logging_steps=1, warmup_steps=0,
                                  progress=False))

@@ -1,4 +1,4 @@
-"""Cold-start SFT: assistant-only labels, checkpoints, curves, and resume."""
+"""Cold-start SFT: final-reply labels, the efficient loss, both prompt styles, checkpoints, curves, and resume."""
 
 import csv
 import json
@@ -14,7 +14,7 @@ from datasets import Dataset
 from crossagent.models.prompts import Turn, build_messages
 from crossagent.models.tiny_vlm import create_tiny_model
 from crossagent.models.loading import load_model
-from crossagent.train.sft import IGNORE_INDEX, RESULT_FILE, AssistantOnlyCollator, SFTSettings, run_sft
+from crossagent.train.sft import IGNORE_INDEX, RESULT_FILE, FinalReplyCollator, SFTSettings, reply_loss, run_sft
 
 REPLIES = ("Action: move_left", "Skill: collect wood")
 
@@ -25,32 +25,68 @@ def tiny(tmp_path_factory):
     return str(create_tiny_model(tmp_path_factory.mktemp("tiny") / "model"))
 
 
-def example(index: int, history: bool = False) -> dict:
+def example(index: int, history: bool = False, prompt_style: str = "full", text: str | None = None,
+            use_image: bool = True) -> dict:
     rng = np.random.default_rng(index)
-    image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) if use_image else None
     turns = [Turn(image, None, "Motion: wait 2")] if history else []
-    messages, images = build_messages("mixed", "Collect wood.", turns, image)
+    messages, images = build_messages("mixed", "Collect wood.", turns, image, text, prompt_style=prompt_style)
     messages.append({"role": "assistant", "content": [{"type": "text", "text": REPLIES[index % 2]}]})
     return {"messages": json.dumps(messages), "images": images}
 
 
-def test_labels_cover_exactly_the_assistant_replies(tiny):
+def test_labels_cover_exactly_the_final_reply(tiny):
+    """The history's reply is an input (the model's own earlier reply at evaluation), not a target."""
     _, processor = load_model(tiny)
-    collator = AssistantOnlyCollator(processor, max_length=4096)
+    collator = FinalReplyCollator(processor, max_length=4096)
     batch = collator([example(0, history=True), example(1)])
     tokenizer = processor.tokenizer
     for row in range(2):
         labelled = batch["labels"][row][batch["labels"][row] != IGNORE_INDEX].tolist()
-        text = tokenizer.decode(labelled)
-        expected = ("Motion: wait 2<|im_end|>" if row == 0 else "") + REPLIES[row % 2] + "<|im_end|>"
-        assert text.replace("\n", "") == expected
+        assert tokenizer.decode(labelled) == REPLIES[row % 2] + "<|im_end|>"
     assert (batch["labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()
+    assert batch["attention_mask"][:, 0].all()  # padded on the right
+
+
+@pytest.mark.parametrize("prompt_style, use_image", [("full", True), ("compact", True), ("compact", False)])
+def test_reply_loss_equals_the_models_own_loss_and_gradients(tiny, prompt_style, use_image):
+    """Scoring only labelled positions, without the padding mask, changes neither the loss nor its gradients."""
+    model, processor = load_model(tiny)
+    model.train()
+    text = "view:\n.........\nfacing: grass"
+    examples = [example(i, history=i % 2 == 0, prompt_style=prompt_style, text=text if i % 3 else None,
+                        use_image=use_image) for i in range(5)]
+    examples[0]["messages"] = examples[0]["messages"].replace("Collect wood.", "Collect wood, then a sapling, then a stone.")
+    batch = FinalReplyCollator(processor, max_length=4096)(examples)
+    assert (batch["attention_mask"] == 0).any()  # some rows are padded
+    plain = model(**batch).loss
+    plain_grads = torch.autograd.grad(plain, list(model.parameters()), allow_unused=True)
+    efficient, _, _ = reply_loss(model, batch)
+    efficient_grads = torch.autograd.grad(efficient, list(model.parameters()), allow_unused=True)
+    assert efficient.item() == pytest.approx(plain.item(), rel=1e-5)
+    for a, b in zip(plain_grads, efficient_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    count = (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+    summed, _, _ = reply_loss(model, batch, num_items_in_batch=2 * count)  # the Trainer's count over 2 micro-batches
+    assert summed.item() == pytest.approx(plain.item() / 2, rel=1e-5)
+
+
+@pytest.mark.parametrize("prompt_style", ["compact", "full"])
+def test_both_prompt_styles_train(tiny, tmp_path, prompt_style):
+    Dataset.from_list([example(i, history=i % 2 == 1, prompt_style=prompt_style, text="view: ...")
+                       for i in range(8)]).save_to_disk(str(tmp_path / "data"))
+    result = run_sft(SFTSettings(model=tiny, dataset=str(tmp_path / "data"), output_dir=str(tmp_path / "run"),
+                                 max_steps=3, batch_size=4, save_steps=100, logging_steps=1, warmup_steps=0,
+                                 progress=False))
+    assert result.steps == 3 and np.isfinite(result.final_loss)
 
 
 def test_an_example_over_max_length_is_an_error_not_a_silent_cut(tiny):
     _, processor = load_model(tiny)
     with pytest.raises(ValueError, match="over max_length 50"):
-        AssistantOnlyCollator(processor, max_length=50)([example(0)])
+        FinalReplyCollator(processor, max_length=50)([example(0)])
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +115,7 @@ def test_sft_learns(sft_run, tiny):
     initial, processor = load_model(tiny)
     trained, _ = load_model(result.output_dir)
     assert not any(torch.equal(a, b) for a, b in zip(initial.parameters(), trained.parameters()))
-    batch = AssistantOnlyCollator(processor, max_length=4096)([example(i) for i in range(8)])
+    batch = FinalReplyCollator(processor, max_length=4096)([example(i) for i in range(8)])
     with torch.no_grad():
         before, after = initial(**batch).loss, trained(**batch).loss
     assert after < 0.5 * before  # two replies to learn: the trained model predicts them

@@ -49,7 +49,7 @@ class ChatEpisode:
     """The prompt side of a chat policy: the task and the last H turns."""
 
     def __init__(self, output_format: str, history_length: int = DEFAULT_HISTORY, use_image: bool = True,
-                 use_text: bool = False):
+                 use_text: bool = False, prompt_style: str = "full"):
         if output_format not in OUTPUT_FORMATS:
             raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
         if not (use_image or use_text):
@@ -57,6 +57,7 @@ class ChatEpisode:
         if history_length < 0:
             raise ValueError(f"history length {history_length} is negative")
         self.output_format = output_format
+        self.prompt_style = prompts.check_prompt_style(prompt_style)
         self.history_length = history_length
         self.use_image = use_image
         self.use_text = use_text
@@ -81,7 +82,7 @@ class ChatEpisode:
     def prompt(self, turn: prompts.Turn) -> Chat:
         """The messages and images asking for `turn`'s reply."""
         return build_messages(self.output_format, self.instruction, list(self.history), turn.image, turn.text,
-                              self.history_length)
+                              self.history_length, self.prompt_style)
 
     def remember(self, turn: prompts.Turn, reply: str) -> None:
         self.history.append(replace(turn, reply=reply))
@@ -96,8 +97,8 @@ class ModelPolicy:
 
     def __init__(self, output_format: str = "mixed", history_length: int = DEFAULT_HISTORY, use_image: bool = True,
                  use_text: bool = False, name: str | None = None, keep_turns: bool = False, seed: int = 0,
-                 stream: int = 0):
-        self.chat = ChatEpisode(output_format, history_length, use_image, use_text)
+                 stream: int = 0, prompt_style: str = "full"):
+        self.chat = ChatEpisode(output_format, history_length, use_image, use_text, prompt_style)
         self.needs_image = use_image
         self.needs_text = use_text
         self.name = name or f"model:{output_format}"

@@ -27,7 +27,7 @@ from crossagent.fingerprint import directory_hash
 from crossagent.folder_lock import writes_folder
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
-from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS
+from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS, PROMPT_STYLES, check_prompt_style
 from crossagent.models.samplers import LocalSampler
 from crossagent.models.threads import add_threads_option, use_threads
 from crossagent.tasks.splits import heldout_tasks
@@ -56,6 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--history", type=int, default=3, help="turns of history in the prompt")
     parser.add_argument("--observe", default="image", choices=OBSERVES,
                         help="what the model reads: the image, the text view, or both (as in its training data)")
+    parser.add_argument("--prompt-style", default="full", choices=PROMPT_STYLES,
+                        help="the prompt style the model was trained with: full (system prompt) or compact")
     parser.add_argument("--temperature", type=float, default=0.4,
                         help="sampling temperature (CrossAgent evaluates at 0.4); 0: greedy")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="as GRPO's default, so its replies are not cut")
@@ -82,6 +84,7 @@ class ModelEvaluation:
     observe: str = "image"  # what the model reads: image, text or both (as in its training data)
     requery_every: int = 4  # fast/dynamic: re-query after k steps
     sampling: GenerationSettings = EVAL_SAMPLING
+    prompt_style: str = "full"  # models.prompts.PROMPT_STYLES, as in the model's training data
     slots: int = 16  # episodes side by side (the generate batch); changes the speed, never the episodes
 
     def __post_init__(self) -> None:
@@ -90,6 +93,7 @@ class ModelEvaluation:
                 raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
         if self.observe not in OBSERVES:
             raise ValueError(f"observe {self.observe!r} is not one of {', '.join(OBSERVES)}")
+        check_prompt_style(self.prompt_style)
 
     def agent_settings(self, mode: str, checkpoint_hash: str) -> dict:
         """What the stored episodes of `mode` are keyed by."""
@@ -119,7 +123,8 @@ def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids
 
             def make_episode(index: int, task: Task, trial: int, mode: str = mode) -> Episode:
                 policy = ModelPolicy(evaluation.output_format, evaluation.history, use_image, use_text,
-                                     name=evaluation.name, seed=evaluation.sampling.seed or 0)
+                                     name=evaluation.name, seed=evaluation.sampling.seed or 0,
+                                     prompt_style=evaluation.prompt_style)
                 agent = LevelAgent(policy, mode=mode,
                                    requery_every=None if mode == "slow" else evaluation.requery_every)
                 return Episode(make_env(agent, agent.image_size), agent, task, trial)
@@ -143,7 +148,7 @@ def run_eval_model(args: argparse.Namespace) -> int:
     sampling = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
                                   temperature=args.temperature or 1.0, seed=0 if args.temperature > 0 else None)
     evaluation = ModelEvaluation(args.model, name, args.format, tuple(modes), args.trials, args.history, args.observe,
-                                 args.requery_every, sampling, args.slots)
+                                 args.requery_every, sampling, prompt_style=args.prompt_style, slots=args.slots)
     speeds = evaluate_model(evaluation, tasks, suite.name, suite.mini_ids, args.out)
     summaries = model_summaries(args.out, suite.name, {(t.id, trial) for t in tasks for trial in range(args.trials)})
     write_report(summaries, args.out)

@@ -70,6 +70,7 @@ class BuildConfig:
     history: int = DEFAULT_HISTORY  # past turns of the episode shown before the current image
     use_image: bool = True  # the observation the model reads: its image, its text view, or both
     use_text: bool = False
+    prompt_style: str = "full"  # models.prompts.PROMPT_STYLES: the full system prompt, or compact for small models
     keep_noop: float = 0.0  # share of no-op steps kept (CrossAgent keeps none)
     seed: int = 0  # draws (no-ops kept, mixed chains, mix formats) depend on it and on the step only
     mixed_chains: tuple[tuple[str, ...], ...] = MIXED_CHAINS  # drawn from when mixed_levels is "random"
@@ -154,7 +155,8 @@ def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], co
                             _reply(output_format, labels[s], steps[s], config, level_of(s)))
                        for s in range(max(0, t - config.history), t)]
             messages, images = build_messages(output_format, step.instruction, history, image,
-                                              step.text if config.use_text else None, config.history)
+                                              step.text if config.use_text else None, config.history,
+                                              config.prompt_style)
             messages.append({"role": "assistant", "content": [{"type": "text", "text": reply}]})
             examples.append({"messages": json.dumps(messages), "images": images, "format": output_format,
                              "levels": list(chain), "task_id": step.task_id,
@@ -203,6 +205,7 @@ def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, 
         jobs[MIX] = mix
     report = {"data": str(data), "episodes": len(episodes), "steps": sum(len(e) for e in episodes),
               "config": {"history": config.history, "use_image": config.use_image, "use_text": config.use_text,
+                         "prompt_style": config.prompt_style,
                          "keep_noop": config.keep_noop, "seed": config.seed, "mix": mix,
                          "mixed_levels": config.mixed_levels, "verify_budget": config.verify_budget},
               "datasets": {}}

@@ -14,7 +14,7 @@ from crossagent.data.builders import MIXED_LEVELS, REPORT, BuildConfig, label
 from crossagent.data.level_verification import DEFAULT_BUDGET, shares_table
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, load_trajectories,
                                        read_manifest, record)
-from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS
+from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS, PROMPT_STYLES
 from crossagent.progress import quiet_dataset_bars
 from crossagent.tasks.splits import heldout_tasks, sample_per_category, train_tasks
 from crossagent.tasks.suite import load_suite
@@ -51,6 +51,9 @@ def register(subparsers) -> None:
     lab.add_argument("--history", type=int, default=DEFAULT_HISTORY)
     lab.add_argument("--observe", default="image", choices=OBSERVES,
                      help="what the model reads: the image, the text view, or both")
+    lab.add_argument("--prompt-style", default="full", choices=PROMPT_STYLES,
+                     help="full: the human-readable system prompt (real VLMs); compact: the format's tag only "
+                          "(small models trained from scratch)")
     lab.add_argument("--keep-noop", type=float, default=0.0, help="share of no-op steps kept")
     lab.add_argument("--seed", type=int, default=0)
     lab.add_argument("--mixed-levels", choices=MIXED_LEVELS, default="verified",
@@ -107,7 +110,8 @@ def run_label(args: argparse.Namespace) -> int:
     formats = [name.strip() for name in args.formats.split(",") if name.strip()]
     use_image, use_text = OBSERVES[args.observe]
     config = BuildConfig(history=args.history, use_image=use_image, use_text=use_text, keep_noop=args.keep_noop,
-                         seed=args.seed, mixed_levels=args.mixed_levels, verify_budget=args.verify_budget)
+                         seed=args.seed, mixed_levels=args.mixed_levels, verify_budget=args.verify_budget,
+                         prompt_style=args.prompt_style)
     report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config, args.suite_file, args.workers)
     print(f"{report['episodes']} episodes, {report['steps']} steps, labelled in {report['wall_time']:.1f} s")
     verified = report.get("verified_levels")

@@ -5,6 +5,16 @@ An observation may carry the text view (envs.text_view) beside or instead of the
 system prompt then explains it once. Only the current observation shows its text view: past
 turns keep their image and reply, so the prompt stays short.
 
+Two prompt styles (`prompt_style`):
+- "full" (the default, for real VLMs): a human-readable system prompt that states the game, the output
+  format and its action space (~300-400 tokens, the same in every example of a format);
+- "compact" (for small models trained from scratch, the demo's tiny model): no system prompt; the first
+  user turn starts with the output format's name in brackets (`[mixed] Collect wood.`). Such a model
+  learns the format and the action space from its training data, so restating them only costs compute
+  (measured: the system prompt was 61-76 % of every training example's tokens).
+A model is evaluated with the style it was trained with: the dataset builder and the policy both build
+their prompts here.
+
 Messages use the Hugging Face chat format, so any chat template (Qwen2-VL's included) renders
 them: content items are {"type": "text", "text": ...} or {"type": "image"}; the images travel
 separately, in order.
@@ -22,6 +32,7 @@ from crossagent.envs.crafter_vocabulary import VOCABULARY
 
 OUTPUT_FORMATS = ("raw", "motion", "grounding", "skill", "motion_coa", "grounding_coa", "mixed")
 DEFAULT_HISTORY = 3
+PROMPT_STYLES = ("compact", "full")
 OBSERVES = {"image": (True, False), "text": (False, True), "both": (True, True)}  # -> (use_image, use_text)
 
 ROLE = ("You play Crafter, a 2D open-world survival game seen from above: you are in the centre of the "
@@ -66,6 +77,17 @@ def system_prompt(output_format: str, with_text: bool = False, with_image: bool 
     return f"{ROLE}{text_view}\nAction space:\n{spaces}\n{LAYOUTS[output_format]}"
 
 
+def check_prompt_style(prompt_style: str) -> str:
+    if prompt_style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {prompt_style!r} (known: {', '.join(PROMPT_STYLES)})")
+    return prompt_style
+
+
+def task_line(output_format: str, instruction: str, prompt_style: str) -> str:
+    """The first user turn's text: the task, and in the compact style the output format too."""
+    return f"Task: {instruction}" if prompt_style == "full" else f"[{output_format}] {instruction}"
+
+
 @dataclass(frozen=True)
 class Turn:
     """One past step: what was seen and what the model replied."""
@@ -85,20 +107,28 @@ def observation_content(image: np.ndarray | None, text: str | None) -> list[dict
 
 
 def build_messages(output_format: str, instruction: str, history: list[Turn], image: np.ndarray | None,
-                   text: str | None = None, history_length: int = DEFAULT_HISTORY) -> tuple[list[dict], list[np.ndarray]]:
-    """Messages and their images, in order: system, then the last H turns, then the current observation.
+                   text: str | None = None, history_length: int = DEFAULT_HISTORY, prompt_style: str = "full"
+                   ) -> tuple[list[dict], list[np.ndarray]]:
+    """Messages and their images, in order: system (full style only), then the last H turns, then the
+    current observation. Training examples (data.builders) and the policy's prompts (agents.model_policy)
+    both come from here, so a step's example and its evaluation prompt are the same.
 
     The text view of past turns is left out (see the module's docstring).
     """
+    check_prompt_style(prompt_style)
     kept = [replace(turn, text=None) for turn in history[-history_length:]] if history_length > 0 else []
-    system = system_prompt(output_format, with_text=text is not None, with_image=image is not None)
-    messages = [{"role": "system", "content": [{"type": "text", "text": system}]}]
+    messages = []
+    if prompt_style == "full":
+        system = system_prompt(output_format, with_text=text is not None, with_image=image is not None)
+        messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
+    elif output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
     images = []
     first = True
     for turn in [*kept, Turn(image, text, "")]:
         content = observation_content(turn.image, turn.text)
         if first:
-            content = [{"type": "text", "text": f"Task: {instruction}"}, *content]
+            content = [{"type": "text", "text": task_line(output_format, instruction, prompt_style)}, *content]
             first = False
         messages.append({"role": "user", "content": content})
         if turn.image is not None:

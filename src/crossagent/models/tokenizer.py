@@ -20,7 +20,7 @@ from transformers import PreTrainedTokenizerFast
 from crossagent.actions import grounding, motion, raw, skill
 from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.envs.crafter_vocabulary import VOCABULARY
-from crossagent.models.prompts import OUTPUT_FORMATS, system_prompt
+from crossagent.models.prompts import OUTPUT_FORMATS, system_prompt, task_line
 from crossagent.tasks.suite import load_suite
 
 ENDOFTEXT = "<|endoftext|>"
@@ -75,14 +75,16 @@ class TokenizerConfig:
 
 
 def default_corpus(seed: int = 0, grounding_points: int = 2000) -> Iterator[str]:
-    """Texts the agent reads and writes: system prompts, task instructions, text views, canonical level lines.
+    """Texts the agent reads and writes: system prompts, task lines (both prompt styles), text views, canonical level lines.
 
     Grounding points are a seeded sample of the 0-999 grid (the full grid is a million lines).
     """
     yield from (system_prompt(output_format, with_text) for output_format in OUTPUT_FORMATS for with_text in (False, True))
-    for task in load_suite().tasks:
+    for index, task in enumerate(load_suite().tasks):
         yield f"Task: {task.instruction}"
         yield from (f"Task: {paraphrase}" for paraphrase in task.paraphrases)
+        # The compact prompt style's first line: every format's tag occurs often enough to merge into few tokens.
+        yield task_line(OUTPUT_FORMATS[index % len(OUTPUT_FORMATS)], task.instruction, "compact")
     yield from _text_views(seed)
     yield from (raw.to_text(raw.RawAction(name)) for name in ACTION_NAMES)
     yield from (motion.to_text(motion.Motion(name, count)) for name in ACTION_NAMES

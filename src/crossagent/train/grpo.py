@@ -54,6 +54,7 @@ from accelerate.utils import gather_object, set_seed
 
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
+from crossagent.models.prompts import check_prompt_style
 from crossagent.folder_lock import writes_folder
 from crossagent.models.samplers import LocalSampler, ReplySampler, ServerSampler
 from crossagent.tasks.splits import train_tasks
@@ -83,6 +84,7 @@ class GRPOConfig:
     output_format: str = "mixed"
     use_image: bool = True
     use_text: bool = False
+    prompt_style: str = "full"  # full (system prompt) or compact (the format's tag only), as in the SFT data
     temperature: float = 1.0  # sampling temperature of training rollouts (also scales the logits in the loss)
     top_p: float = 1.0
     max_new_tokens: int = 64
@@ -120,12 +122,13 @@ class GRPOConfig:
                      "gradient_accumulation_steps", "epochs_per_batch", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_prompt_style(self.prompt_style)
         if self.rollout_server and not self.served_model:
             raise ValueError("rollout_server needs served_model (the name the server knows the model by)")
 
     def rollout_settings(self) -> RolloutSettings:
         return RolloutSettings(self.max_episode_steps, self.requery_every, self.history_length, self.output_format,
-                               self.use_image, self.use_text, success_reward=self.success_reward,
+                               self.use_image, self.use_text, self.prompt_style, success_reward=self.success_reward,
                                invalid_reply_penalty=self.invalid_reply_penalty, call_cost=self.call_cost)
 
     def generation_settings(self, temperature: float) -> GenerationSettings:

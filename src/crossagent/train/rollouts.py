@@ -37,6 +37,7 @@ class RolloutSettings:
     output_format: str = "mixed"  # models.prompts output format: every level
     use_image: bool = True
     use_text: bool = False
+    prompt_style: str = "full"  # models.prompts.PROMPT_STYLES, as in the model's SFT data
     image_size: int = 64
     success_reward: float = 1.0
     invalid_reply_penalty: float = 0.1  # per unparseable reply
@@ -91,7 +92,8 @@ def collect_rollouts(specs: Sequence[EpisodeSpec], sampler: ReplySampler, settin
     def make_episode(index: int, task: Task, trial: int) -> Episode:
         # Group members share the episode seed; the stream keeps their replies independent.
         policy = ModelPolicy(settings.output_format, settings.history_length, settings.use_image, settings.use_text,
-                             name="grpo", keep_turns=True, seed=seed, stream=specs[index].member)
+                             name="grpo", keep_turns=True, seed=seed, stream=specs[index].member,
+                             prompt_style=settings.prompt_style)
         agent = LevelAgent(policy, mode="dynamic", requery_every=settings.requery_every,
                            image_size=settings.image_size)
         return Episode(make_env(agent, settings.image_size), agent, task, trial)

@@ -1,10 +1,22 @@
-"""Cold-start SFT: supervised fine-tuning on chat examples, loss on the assistant turns only.
+"""Cold-start SFT: supervised fine-tuning on chat examples, loss on the final reply only.
 
 TRL's SFTTrainer runs the loop (optimizer, schedule, checkpoints, resume, accelerate for
 multi-GPU). We hand it our own collator because its vision-dataset preparation expects the
 hub's chat templates. The collator renders each example with the processor's chat template,
-batches images and text with the processor, and masks every label except the tokens of the
-assistant replies (from `<|im_start|>assistant\n` to the `<|im_end|>` that closes the turn).
+batches images and text with the processor (padded on the right), and masks every label except
+the tokens of the example's final reply (after the last `<|im_start|>assistant\n`, up to and
+including its `<|im_end|>`).
+
+Why only the final reply: the history's replies are inputs at evaluation time (the model's own
+earlier replies), and as targets they would be predicted from a truncated context: the text view
+of past turns is left out of the prompt, so with `observe=text` a history reply would be learned
+from the task line alone. Each of them is the final reply of its own step's example anyway.
+
+Where the compute goes on a CPU (benchmarks/results/sft_speed.md): `reply_loss` runs the output
+layer only at the labelled positions (TRL's fused head does that only on CUDA/XPU and scores every
+position elsewhere) and drops the padding mask, which right padding makes unnecessary: a causal
+model's real tokens never attend to the pads after them, so attention runs as a plain causal
+product. Both leave the loss and gradients unchanged (tests/train/test_sft.py).
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from datasets import load_from_disk
 from PIL import Image
 from transformers import PrinterCallback, TrainerState
@@ -49,6 +62,8 @@ class SFTSettings:
     save_steps: int = 200
     logging_steps: int = 10
     seed: int = 0
+    bf16: bool = False  # bf16 autocast (CPU or GPU); the weights and optimizer stay float32
+    attention: str = "sdpa"  # attention kernel while training: sdpa, or eager (faster with bf16 on a CPU: sft_speed.md)
     resume: bool = True  # continue from the newest checkpoint in output_dir if there is one
     progress: bool = True
 
@@ -63,8 +78,8 @@ class SFTResult:
     tokens_per_second: float  # of this session
 
 
-class AssistantOnlyCollator:
-    """Chat examples -> model inputs with labels on the assistant replies only."""
+class FinalReplyCollator:
+    """Chat examples -> model inputs, right-padded, with labels on each example's final reply only."""
 
     def __init__(self, processor, max_length: int):
         self.processor = processor
@@ -80,31 +95,61 @@ class AssistantOnlyCollator:
             messages = json.loads(messages) if isinstance(messages, str) else messages
             texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=False))
             images.extend(_as_pil(image) for image in example.get("images") or [])
-        batch = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt",
-                               truncation=False)
+        batch = self.processor(text=texts, images=images or None, padding=True, padding_side="right",
+                               return_tensors="pt", truncation=False)
         if batch["input_ids"].shape[1] > self.max_length:
             raise ValueError(f"an example is {batch['input_ids'].shape[1]} tokens, over max_length {self.max_length}; "
                              "shorten the history or raise max_length (truncating would cut images apart)")
-        batch["labels"] = self.assistant_labels(batch["input_ids"], batch["attention_mask"])
+        batch["labels"] = self.final_reply_labels(batch["input_ids"], batch["attention_mask"])
         return batch
 
-    def assistant_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def final_reply_labels(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         labels = torch.full_like(input_ids, IGNORE_INDEX)
         prefix = self.prefix_ids
         for row, ids in enumerate(input_ids.tolist()):
-            position = 0
-            while position < len(ids):
-                if ids[position:position + len(prefix)] == prefix:
-                    start = position + len(prefix)
-                    end = start
-                    while end < len(ids) and ids[end] != self.end_id:
-                        end += 1
-                    # The reply and its closing <|im_end|>: the model must learn to stop.
-                    labels[row, start:end + 1] = input_ids[row, start:end + 1]
-                    position = end + 1
-                else:
-                    position += 1
+            starts = [p + len(prefix) for p in range(len(ids) - len(prefix) + 1) if ids[p:p + len(prefix)] == prefix]
+            if not starts:
+                raise ValueError("an example has no assistant reply to learn")
+            start = starts[-1]
+            end = ids.index(self.end_id, start) if self.end_id in ids[start:] else len(ids) - 1
+            # The reply and its closing <|im_end|>: the model must learn to stop.
+            labels[row, start:end + 1] = input_ids[row, start:end + 1]
         return labels.masked_fill(attention_mask == 0, IGNORE_INDEX)
+
+
+def reply_loss(model, inputs: dict[str, torch.Tensor], num_items_in_batch=None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, logits, targets) of the labelled tokens: the mean cross-entropy of the next-token predictions
+    at labelled positions (or their sum over `num_items_in_batch`, the Trainer's count across accumulated
+    micro-batches). Equals `model(**inputs).loss` for right-padded inputs, computing the output layer only
+    where a label is and attention without the padding mask."""
+    labels = inputs["labels"]
+    kept = {key: value for key, value in inputs.items() if key not in ("labels", "attention_mask")}
+    hidden = model.model(**kept, use_cache=False).last_hidden_state[:, :-1]
+    targets = labels[:, 1:]
+    labelled = targets != IGNORE_INDEX
+    logits = model.get_output_embeddings()(hidden[labelled]).float()
+    targets = targets[labelled]
+    count = labelled.sum() if num_items_in_batch is None else num_items_in_batch
+    loss = F.cross_entropy(logits, targets, reduction="sum") / torch.as_tensor(count, device=logits.device).clamp(min=1)
+    return loss, logits, targets
+
+
+class ReplyLossTrainer(SFTTrainer):
+    """SFTTrainer with `reply_loss`; logs the token accuracy of the labelled tokens."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.accelerator.unwrap_model(model) is not model:
+            # A wrapped model (DDP on several processes) must run its own forward: the model's own loss.
+            inputs = {**inputs, "use_cache": False}
+            loss = model(**inputs).loss
+            return (loss, None) if return_outputs else loss
+        with self.accelerator.autocast():  # accelerate autocasts the model's forward only, which this bypasses
+            loss, logits, targets = reply_loss(model, inputs, num_items_in_batch)
+        if model.training:
+            with torch.no_grad():
+                self._metrics["train"]["mean_token_accuracy"].append((logits.argmax(-1) == targets).float().mean().item())
+        return (loss, logits) if return_outputs else loss
 
 
 def _as_pil(image) -> Image.Image:
@@ -134,9 +179,10 @@ def run_sft(settings: SFTSettings) -> SFTResult:
     # the initial weights. So the weights come from the checkpoint through from_pretrained; the
     # Trainer restores only the optimizer, schedule, RNG and step.
     model, processor = load_model(checkpoint or settings.model)
+    model.set_attn_implementation(settings.attention)
     dataset = load_from_disk(settings.dataset)
     (output / "sft_settings.json").write_text(json.dumps(asdict(settings), indent=1))
-    collator = AssistantOnlyCollator(processor, settings.max_length)
+    collator = FinalReplyCollator(processor, settings.max_length)
     config = SFTConfig(
         output_dir=str(output),
         num_train_epochs=settings.epochs,
@@ -155,12 +201,14 @@ def run_sft(settings: SFTSettings) -> SFTResult:
         dataset_kwargs={"skip_prepare_dataset": True},
         disable_tqdm=True,  # LossProgressCallback draws the bar
         use_cpu=not torch.cuda.is_available(),
+        bf16=settings.bf16,
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",  # kept in each checkpoint's trainer_state.json: resumes count on
     )
-    trainer = SFTTrainer(model=model, args=config, data_collator=collator, train_dataset=dataset,
-                         processing_class=processor,
-                         callbacks=[LossCurveCallback(output), *([LossProgressCallback()] if settings.progress else [])])
+    trainer = ReplyLossTrainer(model=model, args=config, data_collator=collator, train_dataset=dataset,
+                               processing_class=processor,
+                               callbacks=[LossCurveCallback(output),
+                                          *([LossProgressCallback()] if settings.progress else [])])
     trainer.remove_callback(PrinterCallback)  # it would print every log as a raw dict
     tokens_before = (TrainerState.load_from_json(str(checkpoint / TRAINER_STATE_NAME)).num_input_tokens_seen
                      if checkpoint else 0)  # the count goes on from the checkpoint's; the speed is this session's
