@@ -47,6 +47,7 @@ class DemoSettings:
     eval_trials: int = 1  # trials per mini task (2+ for a spread across trials)
     slots: int = 30  # episodes evaluated side by side: one generate call for all of them
     requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
+    constrained: bool = True  # evaluation replies held to the output format's grammar
     workers: int = 2  # processes for recording and the scripted baselines
     threads: int = DEFAULT_THREADS  # torch CPU threads of SFT and evaluation (benchmarks/results/thread_speed.md)
 
@@ -77,7 +78,7 @@ def _demo(pipeline: Pipeline, settings: DemoSettings) -> int:
         learning_rate=settings.learning_rate, save_steps=100, logging_steps=10))
     evaluation = ModelEvaluation("", MODEL_NAME, "mixed", ("slow", "fast", "dynamic"), settings.eval_trials,
                                  settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
-                                 settings.slots)
+                                 settings.slots, settings.constrained)
     stages = [recording, labels, model, sft,
               *(benchmark_stage(out, agent, suite.mini, settings.eval_trials, suite, settings.workers)
                 for agent in BASELINES),
