@@ -37,12 +37,18 @@ class GrammarCompiler:
     """Grammars compiled for one tokenizer, each once: rows get copies of the compiled matcher."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, vocab_size: int):
+        self.hf_tokenizer = tokenizer
         self.tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size)
         self.vocab_size = vocab_size
 
     def matcher(self, grammar: Grammar) -> llguidance.LLMatcher:
         """A fresh matcher at the grammar's start; ValueError says why a grammar does not compile."""
         return self._compiled(grammar).deep_copy()
+
+    def accepts(self, grammar: Grammar, reply: str) -> bool:
+        """Whether the grammar accepts `reply` whole, as the tokenizer writes it, then the end token."""
+        tokens = [*self.hf_tokenizer.encode(reply, add_special_tokens=False), self.tokenizer.eos_token]
+        return self.matcher(grammar).validate_tokens(tokens) == len(tokens)
 
     @lru_cache(maxsize=64)
     def _compiled(self, grammar: Grammar) -> llguidance.LLMatcher:
