@@ -91,6 +91,7 @@ class ComparisonSettings:
     grpo_learning_rate: float = 1e-4  # GRPO learning rate
     slots: int = 30  # episodes evaluated side by side
     requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
+    constrained: bool = True  # evaluation and GRPO rollout replies held to the output format's grammar
     workers: int = 2  # stages (SFT runs, evaluations) run side by side
     threads: int = DEFAULT_THREADS  # torch CPU threads per stage (benchmarks/results/thread_speed.md)
     seed: int = 0  # seeds labelling, SFT and GRPO
@@ -149,12 +150,14 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
         model="", output_dir="", updates=settings.grpo_updates, group_size=settings.grpo_group_size,
         tasks_per_batch=settings.grpo_tasks_per_batch, max_episode_steps=settings.grpo_max_episode_steps,
         history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
-        use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
-        minibatch_size=16, gradient_accumulation_steps=4, checkpoint_every=2, seed=settings.seed), train) \
+        use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
+        max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16, gradient_accumulation_steps=4,
+        checkpoint_every=2, seed=settings.seed, constrained=settings.constrained), train) \
         if MIX in sfts else None
     evaluations = {row.name: ModelEvaluation("", row.name, row.output_format, (row.mode,), settings.trials,
                                              settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
-                                             prompt_style=settings.prompt_style, slots=settings.slots)
+                                             prompt_style=settings.prompt_style, slots=settings.slots,
+                                             constrained=settings.constrained)
                    for row in rows}
 
     def ready(done: Stage, result: dict) -> list[Stage]:

@@ -49,6 +49,7 @@ class DemoSettings:
     eval_trials: int = 1  # trials per mini task (2+ for a spread across trials)
     slots: int = 30  # episodes evaluated side by side: one generate call for all of them
     requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
+    constrained: bool = True  # evaluation replies held to the output format's grammar
     workers: int = 2  # processes for recording and the scripted baselines
     threads: int = DEFAULT_THREADS  # torch CPU threads of SFT and evaluation (benchmarks/results/thread_speed.md)
 
@@ -82,7 +83,8 @@ def _demo(pipeline: Pipeline, settings: DemoSettings) -> int:
         attention="eager" if settings.bf16 else "sdpa"))
     evaluation = ModelEvaluation("", MODEL_NAME, "mixed", ("slow", "fast", "dynamic"), settings.eval_trials,
                                  settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
-                                 prompt_style=settings.prompt_style, slots=settings.slots)
+                                 prompt_style=settings.prompt_style, slots=settings.slots,
+                                 constrained=settings.constrained)
     stages = [recording, labels, model, sft,
               *(benchmark_stage(out, agent, suite.mini, settings.eval_trials, suite, settings.workers)
                 for agent in BASELINES),

@@ -149,7 +149,8 @@ def test_openai_messages_are_read_back_as_the_same_request(tiny):
     image = observation(3).image
     messages, images = build_messages("mixed", "Collect wood.", [], image)
     body = ChatCompletionRequest.model_validate({"messages": to_openai_messages(messages, images)})
-    back, back_images = RequestPreparer(tiny[1], ServeLimits(), 4096).prepare(body).request
+    back, back_images = RequestPreparer(tiny[1], ServeLimits(), 4096,
+                                         tiny[0].config.get_text_config().vocab_size).prepare(body).request
     assert [m["role"] for m in back] == [m["role"] for m in messages]
     assert [[part["type"] for part in m["content"]] for m in back] == [[part["type"] for part in m["content"]]
                                                                         for m in messages]

@@ -14,21 +14,23 @@ import re
 from dataclasses import dataclass
 
 import crafter
-from crafter import objects
+from crafter import constants, objects
 
 from crossagent.actions import behaviours as b
+from crossagent.actions import lark
 from crossagent.actions.executor import Executor, done, failed
 from crossagent.actions.parse_error import ParseError
 from crossagent.actions.pathing import DIRECTIONS, adjacent_to, step_cost
 from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
-from crossagent.envs.view_geometry import cell_at_point
+from crossagent.envs.view_geometry import POINT_SCALE, cell_at_point
 
 NAME = "grounding"
 TAG = "Grounding:"
 OBJECT_REF = ("<|object_ref_start|>", "<|object_ref_end|>")
 POINT_REF = ("<|point_start|>", "<|point_end|>")
+LABELS = (*constants.materials, *VOCABULARY.objects)  # what `label_of` names: a material or a creature
 _GROUNDING = re.compile(
     r"^(?P<verb>[a-z][a-z \-]*?)\s*"
     r"(?:<\|object_ref_start\|>(?P<label>[^<]*)<\|object_ref_end\|>)?\s*"
@@ -59,8 +61,8 @@ def parse(body: str) -> Grounding | ParseError:
             return ParseError(f"grounding verb {verb!r} needs a point", body)
         return Grounding(verb, None, label or None)
     point = (int(match["x"]), int(match["y"]))
-    if not all(0 <= v <= 999 for v in point):
-        return ParseError(f"point {point} is outside the 0..999 image scale", body)
+    if not all(0 <= v < POINT_SCALE for v in point):
+        return ParseError(f"point {point} is outside the 0..{POINT_SCALE - 1} image scale", body)
     if verb in words.verbs_without_point:
         return ParseError(f"grounding verb {verb!r} takes no point", body)
     return Grounding(verb, point, label or None)
@@ -73,6 +75,20 @@ def to_text(action: Grounding) -> str:
     if action.point is not None:
         text += f"{' ' if not action.label else ''}{POINT_REF[0]}({action.point[0]},{action.point[1]}){POINT_REF[1]}"
     return text
+
+
+def grammar() -> str:
+    """The lines `to_text` writes, as a Lark expression (constrained decoding): labels are `LABELS`, points
+    are on the image."""
+    words = VOCABULARY.grounding
+    pointed = [verb for verb in words.verbs if verb not in words.verbs_without_point]
+    label = f"{lark.special_token(OBJECT_REF[0])} {lark.one_of(LABELS)} {lark.special_token(OBJECT_REF[1])}"
+    coordinate = lark.integers(0, POINT_SCALE - 1)
+    point = (f"{lark.special_token(POINT_REF[0])} \"(\" {coordinate} \",\" {coordinate} \")\" "
+             f"{lark.special_token(POINT_REF[1])}")
+    with_point = f"{lark.one_of(pointed)} \" \" ({label})? {point}"
+    without_point = f"{lark.one_of(words.verbs_without_point)} (\" \" {label})?"
+    return f"{lark.literal(TAG + ' ')} ({with_point} | {without_point})"
 
 
 def label_of(state: PrivilegedState, cell: tuple[int, int]) -> str | None:

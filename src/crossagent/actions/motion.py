@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from crossagent.actions import lark
 from crossagent.actions.executor import Executor, done, failed
 from crossagent.actions.parse_error import ParseError
 from crossagent.envs.crafter_env import ACTION_NAMES
@@ -48,6 +49,12 @@ def parse(body: str) -> Motion | ParseError:
 def to_text(motion: Motion) -> str:
     phrase = VOCABULARY.motion.phrases[motion.action]
     return f"{TAG} {phrase}" + (f" {motion.count}" if motion.count > 1 else "")
+
+
+def grammar() -> str:
+    """The lines `to_text` writes, as a Lark expression (constrained decoding): a count of 1 is not written."""
+    return (f"{lark.literal(TAG + ' ')} {lark.one_of(VOCABULARY.motion.phrases.values())} "
+            f"(\" \" {lark.integers(2, MAX_REPEAT)})?")
 
 
 def execute(motion: Motion, state: PrivilegedState, image_size: int) -> Executor:

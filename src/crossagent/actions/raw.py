@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from crossagent.actions import lark
 from crossagent.actions.executor import Executor, done
 from crossagent.actions.parse_error import ParseError
 from crossagent.envs.crafter_env import ACTION_NAMES
@@ -35,6 +36,11 @@ def parse(body: str) -> RawAction | ParseError:
 
 def to_text(action: RawAction) -> str:
     return f"{TAG} {action.name}"
+
+
+def grammar() -> str:
+    """The lines `to_text` writes, as a Lark expression (constrained decoding)."""
+    return f"{lark.literal(TAG + ' ')} {lark.one_of(ACTION_NAMES)}"
 
 
 def execute(action: RawAction, state: PrivilegedState, image_size: int) -> Executor:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from crossagent.actions import behaviours as b
+from crossagent.actions import lark
 from crossagent.actions.executor import Executor
 from crossagent.actions.parse_error import ParseError
 from crossagent.actions.pathing import shortest_path
@@ -41,6 +42,11 @@ def parse(body: str) -> Skill | ParseError:
 
 def to_text(skill: Skill) -> str:
     return f"{TAG} {skill.sentence}"
+
+
+def grammar() -> str:
+    """The lines `to_text` writes, as a Lark expression (constrained decoding)."""
+    return f"{lark.literal(TAG + ' ')} {lark.one_of(VOCABULARY.skill.sentences)}"
 
 
 def execute(skill: Skill, state: PrivilegedState, image_size: int) -> Executor:

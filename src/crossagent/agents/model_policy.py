@@ -123,7 +123,7 @@ class ModelPolicy:
         turn = self.chat.turn(observation)
         messages, images = self.chat.prompt(turn)
         sample = yield ReplyRequest(messages, images, reply_seed(self.seed, self._episode_seed, self._calls,
-                                                                 self.stream))
+                                                                 self.stream), self.chat.output_format)
         unparseable = parse_reply(sample.text).error is not None
         self.unparseable_replies += unparseable
         if self.keep_turns:

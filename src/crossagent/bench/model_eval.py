@@ -5,7 +5,8 @@ all waiting episodes); each finished episode is stored at once, so a re-run resu
 episodes are keyed by a fingerprint of the evaluation (the checkpoint's content hash and every
 setting that changes episodes), so another checkpoint or temperature under the same name is
 evaluated again, never mixed in. This is how SFT and GRPO checkpoints are evaluated (`--suite
-heldout`: the tasks GRPO never trains on).
+heldout`: the tasks GRPO never trains on). Replies are held to the output format's grammar
+(constrained decoding, models.output_grammar) unless `--no-constrained`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--temperature", type=float, default=0.4,
                         help="sampling temperature (CrossAgent evaluates at 0.4); 0: greedy")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="as GRPO's default, so its replies are not cut")
+    parser.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=True,
+                        help="hold every reply to the output format's grammar, so it always parses (default: on)")
     parser.add_argument("--out", type=output_dir, required=True)
     add_threads_option(parser)
     parser.set_defaults(run=run_eval_model)
@@ -86,6 +89,7 @@ class ModelEvaluation:
     sampling: GenerationSettings = EVAL_SAMPLING
     prompt_style: str = "full"  # models.prompts.PROMPT_STYLES, as in the model's training data
     slots: int = 16  # episodes side by side (the generate batch); changes the speed, never the episodes
+    constrained: bool = True  # replies held to the output format's grammar (models.output_grammar)
 
     def __post_init__(self) -> None:
         for mode in self.modes:
@@ -108,7 +112,7 @@ def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids
                    progress: bool = True) -> dict[str, LoopStats]:
     """Run every missing (task, trial) episode per mode; returns the speed of each mode's run."""
     model, processor = load_model(evaluation.model)
-    sampler = LocalSampler(model, processor, evaluation.sampling)
+    sampler = LocalSampler(model, processor, evaluation.sampling, evaluation.constrained)
     checkpoint = directory_hash(evaluation.model)
     use_image, use_text = OBSERVES[evaluation.observe]
     out.mkdir(parents=True, exist_ok=True)
@@ -148,7 +152,8 @@ def run_eval_model(args: argparse.Namespace) -> int:
     sampling = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
                                   temperature=args.temperature or 1.0, seed=0 if args.temperature > 0 else None)
     evaluation = ModelEvaluation(args.model, name, args.format, tuple(modes), args.trials, args.history, args.observe,
-                                 args.requery_every, sampling, prompt_style=args.prompt_style, slots=args.slots)
+                                 args.requery_every, sampling, prompt_style=args.prompt_style, slots=args.slots,
+                                 constrained=args.constrained)
     speeds = evaluate_model(evaluation, tasks, suite.name, suite.mini_ids, args.out)
     summaries = model_summaries(args.out, suite.name, {(t.id, trial) for t in tasks for trial in range(args.trials)})
     write_report(summaries, args.out)

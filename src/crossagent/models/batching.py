@@ -2,7 +2,8 @@
 
 Requests that arrive while a batch is generating wait in the queue; the next batch takes
 all of them (up to `max_batch_size`), one `model.generate` call per distinct setting (the seed
-is no setting: each row samples from its own seed, models.generation.RowSampling).
+and the grammar are no settings: each row samples from its own seed, models.generation.RowSampling,
+and follows its own grammar, models.constrained_decoding).
 Nobody waits for a batch to fill: a lone request runs at once. If a batch fails, its
 requests are generated one at a time, so a bad request fails alone. `close` ends the batch
 being generated at its next token, so shutting down never waits for a long generation.
@@ -19,9 +20,10 @@ import torch
 from transformers import PreTrainedModel, StoppingCriteria, StoppingCriteriaList
 from transformers.processing_utils import ProcessorMixin
 
+from crossagent.models.constrained_decoding import Grammar
 from crossagent.models.generation import Completion, GenerationSettings, Request, generate_batch
 
-_Job = tuple[Request, GenerationSettings, Future]
+_Job = tuple[Request, GenerationSettings, Grammar | None, Future]
 
 
 class QueueClosed(RuntimeError):
@@ -48,12 +50,13 @@ class GenerationQueue:
         self._worker = threading.Thread(target=self._run, name="generation-queue", daemon=True)
         self._worker.start()
 
-    def submit(self, request: Request, settings: GenerationSettings) -> Future[Completion]:
+    def submit(self, request: Request, settings: GenerationSettings,
+               grammar: Grammar | None = None) -> Future[Completion]:
         future: Future[Completion] = Future()
         if self._closing.is_set():
             future.set_exception(QueueClosed("the server is shutting down"))
         else:
-            self._jobs.put((request, settings, future))
+            self._jobs.put((request, settings, grammar, future))
         return future
 
     def close(self, timeout: float = 10.0) -> None:
@@ -71,7 +74,7 @@ class GenerationQueue:
                     self._jobs.put(None)  # close after this batch
                     break
                 batch.append(job)
-            for settings in dict.fromkeys(_unseeded(settings) for _, settings, _ in batch):
+            for settings in dict.fromkeys(_unseeded(settings) for _, settings, _, _ in batch):
                 self._answer([job for job in batch if _unseeded(job[1]) == settings], settings)
         self._fail_queued(job)
 
@@ -81,10 +84,11 @@ class GenerationQueue:
             return
         stop = StoppingCriteriaList([StopWhenSet(self._closing)])
         seeds = [job_settings.seed if job_settings.seed is not None else int(torch.seed() % 2**31)
-                 for _, job_settings, _ in jobs]
+                 for _, job_settings, _, _ in jobs]
         try:
-            completions = generate_batch(self.model, self.processor, [request for request, _, _ in jobs], settings,
-                                         seeds=seeds, stopping_criteria=stop)
+            completions = generate_batch(self.model, self.processor, [request for request, _, _, _ in jobs], settings,
+                                         seeds=seeds, stopping_criteria=stop,
+                                         grammars=[grammar for _, _, grammar, _ in jobs])
         except Exception as error:  # a bad batch fails its requests, never the worker
             if len(jobs) == 1:
                 self._fail(jobs, error)
@@ -95,7 +99,7 @@ class GenerationQueue:
         if self._closing.is_set():  # cut short: not an answer
             self._fail(jobs, QueueClosed("the server is shutting down"))
             return
-        for (_, _, future), completion in zip(jobs, completions):
+        for (_, _, _, future), completion in zip(jobs, completions):
             future.set_result(completion)
 
     def _fail_queued(self, job: _Job | None) -> None:
@@ -107,7 +111,7 @@ class GenerationQueue:
 
     @staticmethod
     def _fail(jobs: list[_Job], error: Exception) -> None:
-        for _, _, future in jobs:
+        for _, _, _, future in jobs:
             future.set_exception(error)
 
 

@@ -3,7 +3,8 @@
 Prompts are padded on the left so every row's new tokens start at the same column; each
 reply is cut at its first stop token (the model's end-of-sequence ids or padding) and
 decoded with special tokens kept, because grounding replies contain
-<|object_ref_start|> and <|point_start|>, which real Qwen checkpoints mark special.
+<|object_ref_start|> and <|point_start|>, which real Qwen checkpoints mark special. A row with a
+grammar writes only what it allows (models.constrained_decoding).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from transformers import LogitsProcessor, PreTrainedModel, StoppingCriteriaList, TopKLogitsWarper, TopPLogitsWarper
 from transformers.processing_utils import ProcessorMixin
 
+from crossagent.models.constrained_decoding import Grammar, grammar_constraint
 from crossagent.models.reply_request import Chat
 from crossagent.models.tokenizer import IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START
 
@@ -87,10 +89,11 @@ def vision_token_ids(processor: ProcessorMixin) -> list[int]:
 def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: list[Request],
                    settings: GenerationSettings = GenerationSettings(),
                    seeds: Sequence[int] | None = None,
-                   stopping_criteria: StoppingCriteriaList | None = None) -> list[Completion]:
+                   stopping_criteria: StoppingCriteriaList | None = None,
+                   grammars: Sequence[Grammar | None] | None = None) -> list[Completion]:
     """One completion per request, all from one `model.generate` call. With sampling, row r draws from
-    `seeds[r]` (default: settings.seed + r, or fresh entropy without a seed). `stopping_criteria` can end
-    the call early."""
+    `seeds[r]` (default: settings.seed + r, or fresh entropy without a seed). Row r writes only what
+    `grammars[r]` allows (None: free text). `stopping_criteria` can end the call early."""
     if not requests:
         return []
     if seeds is None:
@@ -98,14 +101,22 @@ def generate_batch(model: PreTrainedModel, processor: ProcessorMixin, requests: 
         seeds = [base + row for row in range(len(requests))]
     if len(seeds) != len(requests):
         raise ValueError(f"{len(seeds)} seeds for {len(requests)} requests")
+    if grammars is not None and len(grammars) != len(requests):
+        raise ValueError(f"{len(grammars)} grammars for {len(requests)} requests")
     texts = [processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
              for messages, _ in requests]
     images = [image for _, request_images in requests for image in request_images]
     inputs = processor(text=texts, images=images or None, padding=True, padding_side="left",
                        return_tensors="pt").to(model.device)
-    sampling = [RowSampling(settings, seeds, model.device)] if settings.do_sample else []
+    # The constraint masks first, so sampling (Gumbel noise) picks among allowed tokens only.
+    processors = []
+    if grammars is not None and any(grammar is not None for grammar in grammars):
+        vocab_size = model.config.get_text_config().vocab_size
+        processors.append(grammar_constraint(processor.tokenizer, vocab_size, grammars))
+    if settings.do_sample:
+        processors.append(RowSampling(settings, seeds, model.device))
     with torch.inference_mode():
-        output = model.generate(**inputs, **settings.generate_kwargs(), logits_processor=sampling,
+        output = model.generate(**inputs, **settings.generate_kwargs(), logits_processor=processors,
                                 suppress_tokens=vision_token_ids(processor), stopping_criteria=stopping_criteria)
     stops = stop_token_ids(model, processor)
     prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()

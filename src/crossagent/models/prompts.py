@@ -63,6 +63,8 @@ LEVELS_OF_FORMAT = {
     "motion_coa": ("motion", "raw"), "grounding_coa": ("grounding", "raw"),
     "mixed": ("skill", "grounding", "motion", "raw"),
 }
+# Formats whose reply holds any ordered selection of their levels (the model picks); the others hold every one.
+PICKS_ITS_LEVELS = ("mixed",)
 
 
 TEXT_VIEW = ("The current observation {comes} as text: the 9x7 cells around you row by row (you are the @ in "

@@ -13,11 +13,13 @@ Chat = tuple[list[dict], list[np.ndarray]]
 
 @dataclass(frozen=True)
 class ReplyRequest:
-    """A chat awaiting one reply, and the seed its sample is drawn from."""
+    """A chat awaiting one reply, the seed its sample is drawn from, and the output format (models.prompts)
+    its system prompt asks for: a constraining sampler holds the reply to that format's grammar."""
 
     messages: list[dict]
     images: list[np.ndarray]
     seed: int
+    output_format: str | None = None  # None: free text, never constrained
 
     @property
     def chat(self) -> Chat:

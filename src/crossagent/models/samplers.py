@@ -5,7 +5,9 @@ posts the requests, concurrently, to an OpenAI-compatible chat server (`crossage
 vLLM), so the server batches them. Every request carries its own seed, and its reply depends
 on that seed alone, whichever requests share its batch. Neither ever returns a vision token
 (<|image_pad|>, <|vision_start|>, ...): in the next prompt's history the processor would count
-it as an image.
+it as an image. A `constrained` sampler holds each reply to the grammar of its request's output
+format (models.output_grammar): in this process by masking the logits, on a server by sending
+the grammar as vLLM's `structured_outputs` field.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import httpx
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.processing_utils import ProcessorMixin
 
+from crossagent.models.constrained_decoding import Grammar
 from crossagent.models.generation import VISION_TOKENS, GenerationSettings, generate_batch
 from crossagent.models.openai_messages import to_openai_messages
+from crossagent.models.output_grammar import output_grammar
 from crossagent.models.reply_request import ReplyRequest, Sample
 from crossagent.models.tokenizer import IM_END
 
@@ -49,18 +53,29 @@ class SamplerMeter:
         return samples
 
 
+def request_grammar(request: ReplyRequest, constrained: bool) -> Grammar | None:
+    """The grammar a constraining sampler holds the request's reply to; a request without an output
+    format is free text."""
+    if not constrained or request.output_format is None:
+        return None
+    return output_grammar(request.output_format)
+
+
 class LocalSampler:
     """One batched `generate_batch` call, keeping the sampled token ids (the policy gradient needs the
     tokens that were sampled, not a re-tokenisation)."""
 
-    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin, settings: GenerationSettings):
+    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin, settings: GenerationSettings,
+                 constrained: bool = False):
         self.model = model
         self.processor = processor
         self.settings = settings
+        self.constrained = constrained
 
     def sample(self, requests: list[ReplyRequest]) -> list[Sample]:
         completions = generate_batch(self.model, self.processor, [request.chat for request in requests], self.settings,
-                                     [request.seed for request in requests])
+                                     [request.seed for request in requests],
+                                     grammars=[request_grammar(request, self.constrained) for request in requests])
         return [Sample(completion.reply, completion.token_ids) for completion in completions]
 
 
@@ -79,8 +94,9 @@ class ServerSampler:
 
     def __init__(self, base_url: str, model: str, tokenizer: PreTrainedTokenizerBase | None = None,
                  temperature: float = 0.0, top_p: float = 1.0, max_tokens: int = 64, timeout: float = 120.0,
-                 api_key: str | None = None, client: httpx.Client | None = None):
-        """`base_url` ends where OpenAI's does, at `/v1` (e.g. http://127.0.0.1:8000/v1)."""
+                 api_key: str | None = None, client: httpx.Client | None = None, constrained: bool = False):
+        """`base_url` ends where OpenAI's does, at `/v1` (e.g. http://127.0.0.1:8000/v1). A vLLM server
+        constrains with its `guidance` backend (the grammar is llguidance's Lark)."""
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.tokenizer = tokenizer
@@ -89,6 +105,7 @@ class ServerSampler:
         self.max_tokens = max_tokens
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = client or httpx.Client(timeout=timeout)
+        self.constrained = constrained
         self.end_id = tokenizer.convert_tokens_to_ids(IM_END) if tokenizer is not None else None
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -107,6 +124,8 @@ class ServerSampler:
         body = {"model": self.model, "messages": to_openai_messages(request.messages, request.images),
                 "temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
                 "seed": request.seed}
+        if (grammar := request_grammar(request, self.constrained)) is not None:
+            body["structured_outputs"] = {grammar.syntax: grammar.text}
         try:
             response = self.client.post(self.url, json=body, headers=self.headers)
         except httpx.TimeoutException as error:

@@ -3,7 +3,7 @@
     crossagent serve --model PATH [--host 127.0.0.1] [--port 8000] [--threads 1] [limits]
 
 Endpoints: `GET /v1/models` and `POST /v1/chat/completions` (text and base64 `image_url`
-parts; no streaming, n = 1). Concurrent requests are generated in batches. The server has
+parts; no streaming, n = 1; vLLM's `structured_outputs` grammar or regex constrains a reply). Concurrent requests are generated in batches. The server has
 no authentication, so it binds loopback addresses only.
 
 A request is read (at most `max_body_bytes`), validated (models.chat_api) and tokenized
@@ -84,7 +84,8 @@ def create_app(model: PreTrainedModel, processor: ProcessorMixin, model_name: st
                max_batch_size: int = 16, limits: ServeLimits = ServeLimits()) -> FastAPI:
     generations: dict[str, GenerationQueue] = {}
     schema = request_schema(limits.max_tokens)
-    preparer = RequestPreparer(processor, limits, limits.max_prompt_tokens or context_length(model))
+    preparer = RequestPreparer(processor, limits, limits.max_prompt_tokens or context_length(model),
+                               model.config.get_text_config().vocab_size)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -122,7 +123,8 @@ def create_app(model: PreTrainedModel, processor: ProcessorMixin, model_name: st
         except ModelNotServed as error:
             return openai_error(404, str(error), "model_not_found")
         try:
-            completion = await asyncio.wrap_future(generations["queue"].submit(prepared.request, prepared.settings))
+            completion = await asyncio.wrap_future(generations["queue"].submit(prepared.request, prepared.settings,
+                                                                               prepared.grammar))
         except QueueClosed as error:
             return openai_error(503, str(error), "server_error")
         except Exception as error:  # the client gets the reason; the server keeps serving

@@ -13,6 +13,7 @@ import numpy as np
 from transformers.processing_utils import ProcessorMixin
 
 from crossagent.models.chat_api import ChatCompletionRequest, ImagePart
+from crossagent.models.constrained_decoding import Grammar, grammar_compiler
 from crossagent.models.generation import GenerationSettings, Request
 from crossagent.models.openai_messages import data_url_to_image
 from crossagent.models.tokenizer import CONTROL_TOKENS
@@ -39,13 +40,15 @@ class PreparedRequest:
     request: Request
     settings: GenerationSettings
     prompt_tokens: int  # visual tokens included
+    grammar: Grammar | None = None  # what the reply must follow (structured outputs)
 
 
 class RequestPreparer:
-    def __init__(self, processor: ProcessorMixin, limits: ServeLimits, max_prompt_tokens: int):
+    def __init__(self, processor: ProcessorMixin, limits: ServeLimits, max_prompt_tokens: int, vocab_size: int):
         self.processor = processor
         self.limits = limits
         self.max_prompt_tokens = max_prompt_tokens
+        self.vocab_size = vocab_size
         tokenizer = processor.tokenizer
         # Chat markers and vision placeholders come from the template; in text they would forge turns or images.
         named = (tokenizer.eos_token, tokenizer.bos_token, tokenizer.pad_token, processor.image_token)
@@ -83,7 +86,17 @@ class RequestPreparer:
             raise ClientError(f"the prompt has {prompt_tokens} tokens, more than the limit of "
                               f"{self.max_prompt_tokens}")
         settings = body.settings(default_max_tokens=min(DEFAULT_MAX_TOKENS, self.limits.max_tokens))
-        return PreparedRequest((messages, images), settings, prompt_tokens)
+        grammar = body.grammar()
+        if grammar is not None:
+            self._check_grammar(grammar)
+        return PreparedRequest((messages, images), settings, prompt_tokens, grammar)
+
+    def _check_grammar(self, grammar: Grammar) -> None:
+        """Compiled here, alone: a bad grammar fails its own request, not the batch it would join."""
+        try:
+            grammar_compiler(self.processor.tokenizer, self.vocab_size).matcher(grammar)
+        except ValueError as error:
+            raise ClientError(f"structured_outputs: {error}") from error
 
     def _check_text(self, text: str, where: str) -> None:
         for token in self.control_tokens:

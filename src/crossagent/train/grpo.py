@@ -88,6 +88,7 @@ class GRPOConfig:
     temperature: float = 1.0  # sampling temperature of training rollouts (also scales the logits in the loss)
     top_p: float = 1.0
     max_new_tokens: int = 64
+    constrained: bool = True  # rollout replies held to the output format's grammar, so they always parse
     rollout_server: str | None = None  # OpenAI-compatible base URL (…/v1) to sample from instead of in-process
     served_model: str | None = None  # the model name the server knows
     # reward
@@ -195,8 +196,8 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
     policy = accelerator.unwrap_model(model)
     sampler: ReplySampler = (
         ServerSampler(config.rollout_server, config.served_model, processor.tokenizer, config.temperature,
-                      config.top_p, config.max_new_tokens) if config.rollout_server
-        else LocalSampler(policy, processor, config.generation_settings(config.temperature)))
+                      config.top_p, config.max_new_tokens, constrained=config.constrained) if config.rollout_server
+        else LocalSampler(policy, processor, config.generation_settings(config.temperature), config.constrained))
     log = RunLog(config, run.iteration, accelerator.is_main_process)
     history = []
 

@@ -1,0 +1,35 @@
+"""The replies each output format asks for (models.prompts), as a grammar for constrained decoding."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from crossagent.actions.chain import Reply
+from crossagent.actions.reply_grammar import chain_grammar
+from crossagent.models.constrained_decoding import Grammar
+from crossagent.models.prompts import LEVELS_OF_FORMAT, OUTPUT_FORMATS, PICKS_ITS_LEVELS
+
+
+@lru_cache(maxsize=None)
+def output_grammar(output_format: str) -> Grammar:
+    """The canonical replies of `output_format`: its levels' lines in order, then the end of the reply."""
+    _check(output_format)
+    return Grammar(chain_grammar(LEVELS_OF_FORMAT[output_format],
+                                 every_level=output_format not in PICKS_ITS_LEVELS))
+
+
+def follows_format(reply: Reply, output_format: str) -> bool:
+    """Whether a parsed reply holds the levels its format asks for, each once and every line valid (what
+    the grammar promises)."""
+    _check(output_format)
+    levels = LEVELS_OF_FORMAT[output_format]
+    if reply.error is not None or reply.errors or any(count > 1 for count in reply.line_counts.values()):
+        return False
+    if output_format in PICKS_ITS_LEVELS:
+        return set(reply.levels) <= set(levels)
+    return reply.levels == levels
+
+
+def _check(output_format: str) -> None:
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
