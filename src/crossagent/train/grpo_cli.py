@@ -5,8 +5,8 @@
 
 Every field of GRPOConfig is a flag (`--kl-coef 0.01`, `--no-use-image`, ...; crossagent.cli_options), its
 help the comment on the field in train/grpo.py.
-Evaluate a trained model with `crossagent eval-model` (bench/model_eval.py), the same lockstep
-engine as the rollouts, on the held-out tasks in dynamic mode at CrossAgent's temperature 0.4:
+Evaluate a trained model with `crossagent eval-model` (bench/model_eval.py), the same episode loop
+as the rollouts, on the held-out tasks in dynamic mode at CrossAgent's temperature 0.4:
 
     crossagent eval-model --model RUN_DIR/final --out EVAL_DIR --suite heldout --modes dynamic \
         --temperature 0.4 [--history 3 --observe image --format mixed]
