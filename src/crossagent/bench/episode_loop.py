@@ -27,12 +27,8 @@ from crossagent.agents.base import Agent, Decision
 from crossagent.bench.episode import Episode, EpisodeResult, StepHook
 from crossagent.envs.crafter_env import CrafterEnv
 from crossagent.progress import progress_bar
-from crossagent.models.reply_request import ReplyRequest, Sample
+from crossagent.models.reply_request import ReplyRequest, ReplySampler, Sample
 from crossagent.tasks.task import Task
-
-
-class ReplySampler:  # the protocol of models.samplers, restated so this loop never imports a model library
-    def sample(self, requests: list[ReplyRequest]) -> list[Sample]: ...
 
 
 @dataclass

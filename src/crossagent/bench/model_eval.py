@@ -16,9 +16,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from crossagent.arguments import output_dir, positive_int
 from crossagent.agents.level_agent import MODES, LevelAgent
 from crossagent.agents.model_policy import ModelPolicy
+from crossagent.arguments import output_dir, positive_int
 from crossagent.bench.episode import Episode, make_env
 from crossagent.bench.episode_loop import Finished, LoopStats, run_episodes
 from crossagent.bench.metrics import Summary, summaries_from_store

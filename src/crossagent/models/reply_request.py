@@ -4,6 +4,7 @@ agents and the episode loop import them without loading a model library."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -30,3 +31,9 @@ class ReplyRequest:
 class Sample:
     text: str
     token_ids: tuple[int, ...]  # as generated, the stop token included when one was generated; () if unknown
+
+
+class ReplySampler(Protocol):
+    """Answers a list of requests with one call (models.samplers: LocalSampler, ServerSampler)."""
+
+    def sample(self, requests: list[ReplyRequest]) -> list[Sample]: ...

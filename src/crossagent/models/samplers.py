@@ -12,10 +12,7 @@ the grammar as vLLM's `structured_outputs` field.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Protocol
 
 import httpx
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -27,30 +24,6 @@ from crossagent.models.openai_messages import to_openai_messages
 from crossagent.models.output_grammar import output_grammar
 from crossagent.models.reply_request import ReplyRequest, Sample
 from crossagent.models.tokenizer import IM_END
-
-
-
-class ReplySampler(Protocol):
-    def sample(self, requests: list[ReplyRequest]) -> list[Sample]: ...
-
-
-@dataclass
-class SamplerMeter:
-    """Calls to a sampler, the replies and tokens they returned, and the seconds they took."""
-
-    calls: int = 0
-    replies: int = 0
-    generated_tokens: int = 0
-    seconds: float = 0.0
-
-    def sample(self, sampler: ReplySampler, requests: list[ReplyRequest]) -> list[Sample]:
-        started = time.perf_counter()
-        samples = sampler.sample(requests)
-        self.seconds += time.perf_counter() - started
-        self.calls += 1
-        self.replies += len(samples)
-        self.generated_tokens += sum(len(sample.token_ids) for sample in samples)
-        return samples
 
 
 def request_grammar(request: ReplyRequest, constrained: bool) -> Grammar | None:

@@ -52,11 +52,12 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
 
+from crossagent.folder_lock import writes_folder
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
 from crossagent.models.prompts import check_prompt_style
-from crossagent.folder_lock import writes_folder
-from crossagent.models.samplers import LocalSampler, ReplySampler, ServerSampler
+from crossagent.models.reply_request import ReplySampler
+from crossagent.models.samplers import LocalSampler, ServerSampler
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task

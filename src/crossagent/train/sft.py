@@ -35,8 +35,8 @@ from transformers import PrinterCallback, TrainerState
 from transformers.trainer import TRAINER_STATE_NAME
 from trl import SFTConfig, SFTTrainer
 
-from crossagent.models.loading import load_model
 from crossagent.folder_lock import writes_folder
+from crossagent.models.loading import load_model
 from crossagent.train.curves import LossCurveCallback, LossProgressCallback
 
 IGNORE_INDEX = -100
