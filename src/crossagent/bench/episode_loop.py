@@ -75,8 +75,12 @@ class Finished:
     index: int  # its position in the jobs
     result: EpisodeResult
     episode: Episode | None  # None if it raised before it started
-    error: str | None = None
     exception: Exception | None = None
+
+    @property
+    def error(self) -> str | None:
+        """The traceback, as stored with a failed episode."""
+        return None if self.exception is None else "".join(traceback.format_exception(self.exception))
 
 
 MakeEpisode = Callable[[int, Task, int], Episode]  # (job index, task, trial) -> a started Episode
@@ -105,7 +109,7 @@ def run_episodes(jobs: Sequence[tuple[Task, int]], make_episode: MakeEpisode, on
                 try:
                     running.append((index, make_episode(index, task, trial)))
                 except Exception as exception:
-                    finish(Finished(index, EpisodeResult.failed(task, trial), None, traceback.format_exc(), exception))
+                    finish(Finished(index, EpisodeResult.failed(task, trial), None, exception))
             actions, errors = _decide_all(running, sampler, stats)
             still_running = []
             for index, episode in running:
@@ -118,8 +122,7 @@ def run_episodes(jobs: Sequence[tuple[Task, int]], make_episode: MakeEpisode, on
                             continue
                     except Exception as raised:
                         exception = raised
-                error = None if exception is None else "".join(traceback.format_exception(exception))
-                finish(Finished(index, _result(episode, error), episode, error, exception))
+                finish(Finished(index, _result(episode, exception), episode, exception))
             running = still_running
             stats.seconds = time.perf_counter() - started
             bar.set_postfix(steps_per_s=f"{stats.steps_per_second:.1f}", refresh=False)
@@ -163,8 +166,8 @@ def _decide_all(running: list[tuple[int, Episode]], sampler: ReplySampler | None
     return actions, errors
 
 
-def _result(episode: Episode, error: str | None) -> EpisodeResult:
-    if error is None:
+def _result(episode: Episode, exception: Exception | None) -> EpisodeResult:
+    if exception is None:
         return episode.finish()
     return EpisodeResult.failed(episode.task, episode.trial, episode.elapsed())
 
