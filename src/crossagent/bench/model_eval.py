@@ -121,7 +121,7 @@ def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids
         store.set_mini_ids(suite_name, tuple(mini_ids))
         for mode in evaluation.modes:
             agent_name = stored_name(evaluation.name, mode)
-            store.begin_run(agent_name, suite_name, evaluation.agent_settings(mode, checkpoint), tasks)
+            store.begin(agent_name, suite_name, evaluation.agent_settings(mode, checkpoint), tasks)
             done = store.done_keys(agent_name, suite_name)
             episodes = [(t, trial) for t in tasks for trial in range(evaluation.trials) if (t.id, trial) not in done]
 

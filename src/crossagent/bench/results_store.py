@@ -138,13 +138,14 @@ class ResultsStore:
 
     def begin(self, agent: str, suite: str, settings: dict, tasks: Sequence[Task]) -> list[str]:
         """Register what produces this agent's episodes from now on: its settings and the tasks'
-        definitions. Returns what changed since the stored results (empty for a first or same run):
-        rows produced otherwise no longer count, and their episodes run again."""
+        definitions. Returns what changed since the stored results (empty for a first or same run),
+        and says it on stderr: rows produced otherwise no longer count, and their episodes run again."""
         stored = self._db.execute("SELECT settings FROM agents WHERE agent = ? AND suite = ?", (agent, suite)).fetchone()
         known = {row[0]: row[1] for row in self._db.execute(
             "SELECT task_id, fingerprint FROM tasks WHERE suite = ?", (suite,))}
-        redefined = [task.id for task in tasks if known.get(task.id, UNREGISTERED) not in (
-            UNREGISTERED, fingerprint(task.to_dict()))]
+        definitions = {task.id: fingerprint(task.to_dict()) for task in tasks}
+        redefined = [task_id for task_id, value in definitions.items()
+                     if known.get(task_id, UNREGISTERED) not in (UNREGISTERED, value)]
         changed = changes(json.loads(stored[0]), settings) if stored is not None else []
         if stored is None and self._db.execute("SELECT 1 FROM episodes WHERE agent = ? AND suite = ? LIMIT 1",
                                                (agent, suite)).fetchone():
@@ -156,20 +157,11 @@ class ResultsStore:
             self._db.execute("INSERT OR REPLACE INTO agents (agent, suite, fingerprint, settings) VALUES (?, ?, ?, ?)",
                              (agent, suite, fingerprint(settings), json.dumps(settings, sort_keys=True)))
             self._db.executemany("INSERT OR REPLACE INTO tasks (suite, task_id, fingerprint) VALUES (?, ?, ?)",
-                                 [(suite, task.id, fingerprint(task.to_dict())) for task in tasks])
-        return changed
-
-    def begin_run(self, agent: str, suite: str, settings: dict, tasks: Sequence[Task]) -> None:
-        """begin(), saying on stderr what changed since the stored results."""
-        changed = self.begin(agent, suite, settings, tasks)
+                                 [(suite, task_id, value) for task_id, value in definitions.items()])
         if changed:
             print(f"{self.path}: the stored episodes of {agent} on {suite} were produced otherwise "
                   f"({'; '.join(changed)}); they no longer count, and their episodes run again", file=sys.stderr)
-
-    def settings(self, agent: str, suite: str) -> dict | None:
-        """The registered settings of this agent's counted episodes, or None."""
-        found = self._db.execute("SELECT settings FROM agents WHERE agent = ? AND suite = ?", (agent, suite)).fetchone()
-        return json.loads(found[0]) if found else None
+        return changed
 
     def add(self, result: EpisodeResult, agent: str, suite: str, error: str | None = None) -> None:
         """Store one finished episode under the registered fingerprints (replacing a stored one with the

@@ -62,7 +62,7 @@ def run_benchmark(agent_name: str, tasks: Sequence[Task], trials: int, workers: 
     planned = {(task.id, trial) for task in tasks for trial in range(first_trial, first_trial + trials)}
     with ResultsStore(store_path) as store:
         store.set_mini_ids(suite_name, tuple(mini_ids))
-        store.begin_run(agent_name, suite_name, {"agent": agent_name}, tasks)
+        store.begin(agent_name, suite_name, {"agent": agent_name}, tasks)
         if retry_errors:
             store.delete_errors(agent_name, suite_name)
         todo = plan_episodes(tasks, trials, store.done_keys(agent_name, suite_name), first_trial)
