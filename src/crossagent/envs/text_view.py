@@ -1,5 +1,9 @@
-"""A text rendering of exactly what the image shows: the local 9x7 view, inventory and vitals.
+"""A text rendering of what the image shows (the local 9x7 view, inventory and vitals), and the
+achievements unlocked so far in the episode, which crafter reports to the agent in every step's info.
 
+The achievements are the player's memory of its progress: a station placed and left behind is out of
+the 9x7 view, so without them "wood 1, wood_pickaxe 1" reads the same before and after placing a
+furnace, and the next subgoal cannot be told from the view (the craft tasks' main failure).
 The symbols' legend is not repeated in every view: prompts state it once (models.prompts).
 """
 
@@ -31,11 +35,13 @@ def render_text(state: PrivilegedState) -> str:
                            else words.material_symbols.get(state.material(cell), "?"))
         rows.append("".join(symbols))
     items = [f"{name} {count}" for name, count in state.inventory.items() if name not in words.vitals and count > 0]
+    unlocked = [name for name, count in state.achievements.items() if count > 0]
     vitals = ", ".join(f"{name} {state.inventory[name]}" for name in words.vitals)
     return "\n".join([
         "view:", *rows,
         f"facing: {FACING_NAMES[state.facing]}" + (" (asleep)" if state.sleeping else ""),
         f"vitals: {vitals}",
         f"inventory: {', '.join(items) if items else 'empty'}",
+        f"achievements: {', '.join(unlocked) if unlocked else 'none'}",
         f"time: {'night' if state.daylight < 0.35 else 'day'}",
     ])

@@ -68,7 +68,7 @@ PICKS_ITS_LEVELS = ("mixed",)
 
 
 TEXT_VIEW = ("The current observation {comes} as text: the 9x7 cells around you row by row (you are the @ in "
-             f"the middle), what you face, your vitals, inventory and the time of day; {VOCABULARY.text_view.legend}.")
+             f"the middle), what you face, your vitals, inventory, the achievements unlocked this episode and the time of day; {VOCABULARY.text_view.legend}.")
 
 
 def system_prompt(output_format: str, with_text: bool = False, with_image: bool = True) -> str:

@@ -18,7 +18,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalize
 from transformers import PreTrainedTokenizerFast
 
 from crossagent.actions import grounding, motion, raw, skill
-from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_env import ACHIEVEMENTS, ACTION_NAMES
 from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.models.prompts import OUTPUT_FORMATS, system_prompt, task_line
 from crossagent.tasks.suite import load_suite
@@ -109,7 +109,8 @@ def _text_views(seed: int, count: int = 50) -> Iterator[str]:
         rows = ["".join(rng.choice(symbols) for _ in range(9)) for _ in range(7)]
         vitals = ", ".join(f"{name} {rng.randint(0, 9)}" for name in VOCABULARY.text_view.vitals)
         yield "\n".join(["view:", *rows, f"facing: {rng.choice(list(VOCABULARY.directions))}",
-                         f"vitals: {vitals}", "inventory: wood 2, sapling 1", f"time: {rng.choice(['day', 'night'])}"])
+                         f"vitals: {vitals}", "inventory: wood 2, sapling 1",
+                         f"achievements: {', '.join(rng.sample(ACHIEVEMENTS, rng.randint(1, 4)))}", f"time: {rng.choice(['day', 'night'])}"])
 
 
 def train_tokenizer(texts: Iterable[str] | None = None, config: TokenizerConfig = TokenizerConfig()
