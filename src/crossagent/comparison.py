@@ -22,6 +22,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from crossagent.agents.level_agent import REQUERY_EVERY
 from crossagent.arguments import output_dir
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.bench.metrics import CategoryMetrics, Summary, summaries_from_store
@@ -90,7 +91,7 @@ class ComparisonSettings:
     grpo_max_episode_steps: int = 100  # caps each GRPO episode
     grpo_learning_rate: float = 1e-4  # GRPO learning rate
     slots: int = 30  # episodes evaluated side by side
-    requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
+    requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query the model after k executor steps
     constrained: bool = True  # evaluation and GRPO rollout replies held to the output format's grammar
     workers: int = 2  # stages (SFT runs, evaluations) run side by side
     threads: int = DEFAULT_THREADS  # torch CPU threads per stage (benchmarks/results/thread_speed.md)
@@ -132,7 +133,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
     train = train_tasks(suite, settings.per_category)
     recording = record_stage(out, train, settings.record_trials, settings.workers)
     labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
-                                                     prompt_style=settings.prompt_style, seed=settings.seed),
+                                                     prompt_style=settings.prompt_style, seed=settings.seed,
+                                                     requery_every=settings.requery_every),
                          OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS, settings.workers)
     model = tiny_model_stage(out)  # every row starts from these weights and this tokenizer
     tasks = heldout_tasks(suite, None if settings.heldout_per_category < 0 else settings.heldout_per_category)

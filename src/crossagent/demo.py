@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from crossagent.agents.level_agent import REQUERY_EVERY
 from crossagent.arguments import output_dir
 from crossagent.bench.metrics import summaries_from_store
 from crossagent.bench.model_eval import EVAL_SAMPLING, ModelEvaluation
@@ -48,7 +49,7 @@ class DemoSettings:
     bf16: bool = True  # SFT under bf16 autocast with eager attention (faster on a CPU: sft_speed.md)
     eval_trials: int = 1  # trials per mini task (2+ for a spread across trials)
     slots: int = 30  # episodes evaluated side by side: one generate call for all of them
-    requery_every: int = 4  # fast/dynamic: re-query the model after k executor steps
+    requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query the model after k executor steps
     constrained: bool = True  # evaluation replies held to the output format's grammar
     workers: int = 2  # processes for recording and the scripted baselines
     threads: int = DEFAULT_THREADS  # torch CPU threads of SFT and evaluation (benchmarks/results/thread_speed.md)
@@ -74,7 +75,8 @@ def _demo(pipeline: Pipeline, settings: DemoSettings) -> int:
     use_image, use_text = OBSERVES[settings.observe]
     recording = record_stage(out, train_tasks(suite, settings.per_category), settings.record_trials, settings.workers)
     labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
-                                                     prompt_style=settings.prompt_style),
+                                                     prompt_style=settings.prompt_style,
+                                                     requery_every=settings.requery_every),
                          OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS, settings.workers)
     model = tiny_model_stage(out)
     sft = sft_stage("cold-start SFT", out / "model" / "sft", model, labels.folder / MIX, labels, SFTSettings(

@@ -33,6 +33,7 @@ from crossagent.tasks.task import Task
 MODES = ("slow", "fast", "dynamic")
 NOOP = ACTION_NAMES.index("noop")
 INVALID = "invalid"
+REQUERY_EVERY = 4  # fast/dynamic: an upper level's executor runs at most k steps before the next reply
 MAX_CALLS_PER_STEP = 3  # executors that stop at once may not loop the policy forever
 
 

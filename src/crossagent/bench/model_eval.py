@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from crossagent.agents.level_agent import MODES, LevelAgent
+from crossagent.agents.level_agent import MODES, REQUERY_EVERY, LevelAgent
 from crossagent.agents.model_policy import ModelPolicy
 from crossagent.arguments import output_dir, positive_int
 from crossagent.bench.episode import Episode, make_env
@@ -53,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--suite-file", help="a suite JSON file (default: the packaged suite)")
     parser.add_argument("--trials", type=positive_int, default=3)
     parser.add_argument("--slots", type=int, default=16, help="episodes run side by side (the generate batch)")
-    parser.add_argument("--requery-every", type=int, default=4, help="fast/dynamic: re-query after k steps")
+    parser.add_argument("--requery-every", type=positive_int, default=REQUERY_EVERY, help="fast/dynamic: re-query after k steps")
     parser.add_argument("--history", type=int, default=3, help="turns of history in the prompt")
     parser.add_argument("--observe", default="image", choices=OBSERVES,
                         help="what the model reads: the image, the text view, or both (as in its training data)")
@@ -85,7 +85,7 @@ class ModelEvaluation:
     trials: int = 3
     history: int = 3  # turns of history in the prompt
     observe: str = "image"  # what the model reads: image, text or both (as in its training data)
-    requery_every: int = 4  # fast/dynamic: re-query after k steps
+    requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query after k steps
     sampling: GenerationSettings = EVAL_SAMPLING
     prompt_style: str = "full"  # models.prompts.PROMPT_STYLES, as in the model's training data
     slots: int = 16  # episodes side by side (the generate batch); changes the speed, never the episodes

@@ -11,21 +11,30 @@ image, text view or both, as the model will read it) and the target reply. Forma
   `BuildConfig.mixed_chains`.
 The all-in-one mix draws one format per step with configurable weights.
 
+Steps are kept where the evaluated policy is asked (`asked_steps`): a reply that ends at an upper level
+runs its executor for up to `requery_every` steps (fast and dynamic modes), so the steps it covers are
+not questions; a reply that ends with `Action:` is asked every step. The history of an example is the
+replies of the last H asked steps, as the policy's own history at evaluation. Without this, a two-step
+subgoal (place a table) weighs a tenth of the ten-step walk before it, and the history shows the previous
+step where the policy remembers its previous call.
+
 Rejection filter (minecraft-formats.md §10), first broken rule wins:
 action_lines (not exactly one `Action:` line where the chain has one), upper_lines (an upper level
 twice), unparseable (a line that does not parse), action_mismatch (the decoded action, from the
 `Action:` line or else a `Motion:` line, is not the recorded one), noop (a no-op step, kept only at
-the rate `keep_noop`).
+the rate `keep_noop`), between_queries (a step an executor covers: not asked).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import PIL.Image
@@ -33,7 +42,8 @@ from datasets import Dataset, Features, Image, List, Value
 
 from crossagent.actions.chain import format_reply, parse_reply
 from crossagent.actions.levels import UPPER_LEVELS
-from crossagent.data.labelling import label_episode
+from crossagent.agents.level_agent import REQUERY_EVERY
+from crossagent.data.labelling import is_interaction, label_episode
 from crossagent.data.level_verification import DEFAULT_BUDGET, verify_levels
 from crossagent.data.recording import StepRecord, episodes_of, load_trajectories, read_manifest
 from crossagent.folder_lock import writes_folder
@@ -56,7 +66,7 @@ MIXED_LEVELS = ("verified", "random")
 REPORT = "report.json"  # what `label` built, in its output folder
 MIX = "mix"  # the all-in-one dataset's folder
 ALL_IN_ONE_WEIGHTS = {name: 3.0 if name == "mixed" else 1.0 for name in OUTPUT_FORMATS}
-REJECTION_RULES = ("action_lines", "upper_lines", "unparseable", "action_mismatch", "noop")
+REJECTION_RULES = ("action_lines", "upper_lines", "unparseable", "action_mismatch", "noop", "between_queries")
 FEATURES = Features({
     "messages": Value("string"), "images": List(Image()), "format": Value("string"), "levels": List(Value("string")),
     "task_id": Value("string"), "trial": Value("int32"), "step": Value("int32"), "category": Value("string"),
@@ -76,10 +86,13 @@ class BuildConfig:
     mixed_chains: tuple[tuple[str, ...], ...] = MIXED_CHAINS  # drawn from when mixed_levels is "random"
     mixed_levels: str = "verified"  # the mixed format's chain per step: "verified" (VERIFIED_CHAINS) or "random"
     verify_budget: int = DEFAULT_BUDGET  # primitive steps an executor gets to reach its subgoal when verifying
+    requery_every: int | None = REQUERY_EVERY  # as the evaluation's; None: every step is asked (and kept)
 
     def __post_init__(self) -> None:
         if self.mixed_levels not in MIXED_LEVELS:
             raise ValueError(f"mixed_levels {self.mixed_levels!r} is not one of {', '.join(MIXED_LEVELS)}")
+        if self.requery_every is not None and self.requery_every < 1:
+            raise ValueError(f"requery_every {self.requery_every} must be at least 1 (or None: every step)")
 
 
 @dataclass
@@ -140,20 +153,30 @@ def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], co
         labels = label_episode(steps, image_size)
         verified = levels.get(steps[0].key) if levels and steps else None
         level_of = (lambda s: verified[s]) if verified is not None else (lambda s: None)  # noqa: E731
+        asked_of: dict[str, list[int]] = {}  # per format, the steps the policy is asked at, in order
         for t, step in enumerate(steps):
             output_format = names[0] if len(names) == 1 else _rng(config, "format", step).choices(names, weights)[0]
+            if output_format not in asked_of:
+                chains = [chain_of(output_format, s, config, level_of(i)) for i, s in enumerate(steps)]
+                replies = step_replies(steps, labels, chains)
+                asked_of[output_format] = [i for i, asked in enumerate(asked_steps(replies, config.requery_every))
+                                           if asked]
+            asked = asked_of[output_format]
             chain = chain_of(output_format, step, config, level_of(t))
             reply = _reply(output_format, labels[t], step, config, level_of(t))
             rule = rejection(reply, chain, step.action)
             if rule is None and step.action == "noop" and _rng(config, "noop", step).random() >= config.keep_noop:
                 rule = "noop"
+            position = bisect.bisect_left(asked, t)
+            if rule is None and (position == len(asked) or asked[position] != t):
+                rule = "between_queries"
             if rule is not None:
                 report.rejected[rule] += 1
                 continue
             image = step.image if config.use_image else None
             history = [Turn(steps[s].image if config.use_image else None, None,
                             _reply(output_format, labels[s], steps[s], config, level_of(s)))
-                       for s in range(max(0, t - config.history), t)]
+                       for s in asked[max(0, position - config.history):position]] if config.history else []
             messages, images = build_messages(output_format, step.instruction, history, image,
                                               step.text if config.use_text else None, config.history,
                                               config.prompt_style)
@@ -164,6 +187,55 @@ def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], co
                              "action": step.action})
             report.kept += 1
     return examples, report
+
+
+class StepReply(NamedTuple):
+    """What a step's reply executes: the level it ends with, that level's action, and whether the
+    action's executor is done at this step (the skill's event, the grounding's interaction, a motion's
+    last repeat, every raw action)."""
+
+    level: str
+    action: object
+    ends: bool
+
+
+def step_replies(steps: Episode, labels: Sequence[dict[str, object]], chains: Sequence[Sequence[str]]
+                 ) -> list[StepReply]:
+    replies = []
+    for step, label, chain in zip(steps, labels, chains):
+        level = chain[-1]
+        action = label[level]
+        ends = {"skill": bool(step.events), "grounding": is_interaction(step),
+                "motion": level == "motion" and action.count == 1}.get(level, True)
+        replies.append(StepReply(level, action, ends))
+    return replies
+
+
+def asked_steps(replies: Sequence[StepReply], requery_every: int | None) -> list[bool]:
+    """Per step, whether the policy is asked there: at the first step, after the executor of the last
+    asked reply is done, when it has run `requery_every` steps, or when the step's reply is not that
+    executor's work any more; `Action:` replies every step; with `requery_every` None, every step."""
+    asked, start = [], 0
+    for t, reply in enumerate(replies):
+        ask = (requery_every is None or t == 0 or replies[t - 1].ends or t - start >= requery_every
+               or not _goes_on(replies[start], reply, t - start))
+        asked.append(ask)
+        if ask:
+            start = t
+    return asked
+
+
+def _goes_on(asked: StepReply, now: StepReply, elapsed: int) -> bool:
+    """Whether `now`, `elapsed` steps after the asked reply, is still its executor at work: a motion counts
+    down its repeats, a grounding keeps its verb and target (the target's point moves as the player
+    walks), a skill keeps its sentence."""
+    if now.level != asked.level:
+        return False
+    if now.level == "motion":
+        return now.action.action == asked.action.action and now.action.count == asked.action.count - elapsed
+    if now.level == "grounding":
+        return (now.action.verb, now.action.label) == (asked.action.verb, asked.action.label)
+    return now.action == asked.action
 
 
 def build_dataset(episodes: Sequence[Episode], formats: Mapping[str, float], config: BuildConfig,

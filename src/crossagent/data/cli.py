@@ -9,7 +9,8 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from crossagent.arguments import output_dir, positive_int
+from crossagent.agents.level_agent import REQUERY_EVERY
+from crossagent.arguments import int_in_range, output_dir, positive_int
 from crossagent.data.builders import MIXED_LEVELS, REPORT, BuildConfig, label
 from crossagent.data.level_verification import DEFAULT_BUDGET, shares_table
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, load_trajectories,
@@ -56,6 +57,9 @@ def register(subparsers) -> None:
                           "(small models trained from scratch)")
     lab.add_argument("--keep-noop", type=float, default=0.0, help="share of no-op steps kept")
     lab.add_argument("--seed", type=int, default=0)
+    lab.add_argument("--requery-every", type=int_in_range(0), default=REQUERY_EVERY,
+                     help="keep the steps the evaluation asks at: an upper-level reply covers up to k steps "
+                          f"(default: {REQUERY_EVERY}, as eval-model); 0: keep every step")
     lab.add_argument("--mixed-levels", choices=MIXED_LEVELS, default="verified",
                      help="the mixed format's chain per step: ends at the step's verified level, or drawn at random")
     lab.add_argument("--verify-budget", type=positive_int, default=DEFAULT_BUDGET,
@@ -111,7 +115,7 @@ def run_label(args: argparse.Namespace) -> int:
     use_image, use_text = OBSERVES[args.observe]
     config = BuildConfig(history=args.history, use_image=use_image, use_text=use_text, keep_noop=args.keep_noop,
                          seed=args.seed, mixed_levels=args.mixed_levels, verify_budget=args.verify_budget,
-                         prompt_style=args.prompt_style)
+                         prompt_style=args.prompt_style, requery_every=args.requery_every or None)
     report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config, args.suite_file, args.workers)
     print(f"{report['episodes']} episodes, {report['steps']} steps, labelled in {report['wall_time']:.1f} s")
     verified = report.get("verified_levels")

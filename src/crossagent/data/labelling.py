@@ -45,7 +45,7 @@ def motion_labels(steps: Steps) -> list[motion.Motion]:
 
 def grounding_labels(steps: Steps, image_size: int) -> list[grounding.Grounding]:
     labels = []
-    for now, then in zip(steps, _next_where(steps, _is_interaction)):
+    for now, then in zip(steps, _next_where(steps, is_interaction)):
         target = _target(now, then) if then is not None else None
         point = point_of_cell(now.position, target[1], image_size) if target else None
         if point is not None:
@@ -71,7 +71,7 @@ def label_episode(steps: Steps, image_size: int) -> list[dict[str, object]]:
     return [{level: labels[i] for level, labels in columns.items()} for i in range(len(steps))]
 
 
-def _is_interaction(step: StepRecord) -> bool:
+def is_interaction(step: StepRecord) -> bool:
     if step.action == "do":
         return step.facing_creature is not None or step.facing_material in COLLECTABLE
     return step.action in INTERACTIONS

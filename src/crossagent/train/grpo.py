@@ -52,6 +52,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
 
+from crossagent.agents.level_agent import REQUERY_EVERY
 from crossagent.folder_lock import writes_folder
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
@@ -81,7 +82,7 @@ class GRPOConfig:
     tasks_per_batch: int = 8
     max_episode_steps: int = 200
     history_length: int = 3  # past frames (and replies) in every prompt
-    requery_every: int = 4  # k: an upper-level reply's executor runs at most k steps before the next call
+    requery_every: int = REQUERY_EVERY  # k: an upper-level reply's executor runs at most k steps before the next call
     output_format: str = "mixed"
     use_image: bool = True
     use_text: bool = False

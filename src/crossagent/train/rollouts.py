@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from crossagent.agents.level_agent import LevelAgent
+from crossagent.agents.level_agent import REQUERY_EVERY, LevelAgent
 from crossagent.agents.model_policy import ModelPolicy, SampledTurn
 from crossagent.bench.episode import Episode, EpisodeResult, make_env
 from crossagent.bench.episode_loop import Finished, LoopStats, ReplySampler, run_episodes
@@ -32,7 +32,7 @@ from crossagent.tasks.task import Task
 @dataclass(frozen=True)
 class RolloutSettings:
     max_episode_steps: int = 200  # caps each task's budget
-    requery_every: int = 4  # k: an upper-level executor runs at most k steps before the next reply
+    requery_every: int = REQUERY_EVERY  # k: an upper-level executor runs at most k steps before the next reply
     history_length: int = 3  # past turns (frames and replies) in every prompt
     output_format: str = "mixed"  # models.prompts output format: every level
     use_image: bool = True
