@@ -84,9 +84,35 @@ def test_the_grammar_rejects_malformed_replies(compiler, output_format, reply):
     assert not compiler.accepts(output_grammar(output_format), reply)
 
 
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_a_final_level_asks_the_mixed_format_for_chains_that_end_there(compiler, data):
+    """Slow mode executes the `Action:` line: its mixed grammar accepts exactly the chains that end with it."""
+    reply = data.draw(canonical_reply("mixed"))
+    ends_raw = parse_reply(reply).levels[-1] == "raw"
+    assert compiler.accepts(output_grammar("mixed", final_level="raw"), reply) == ends_raw, reply
+    # A format with a fixed chain keeps it: the final level changes nothing there.
+    assert output_grammar("skill", final_level="raw") == output_grammar("skill")
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_constrained_slow_mode_replies_from_the_untrained_model_always_end_with_an_action(tiny, seed):
+    model, processor = tiny
+    sampling = GenerationSettings(max_new_tokens=ROOM, do_sample=True, temperature=2.0, seed=seed)
+    requests = [build_messages("mixed", "Collect wood.", [], observation(seed % 7 + i).image) for i in range(4)]
+    completions = generate_batch(model, processor, requests, sampling,
+                                 grammars=[output_grammar("mixed", final_level="raw")] * len(requests))
+    for completion in completions:
+        parsed = parse_reply(completion.reply)
+        assert parsed.error is None and parsed.levels[-1] == "raw", completion.reply
+
+
 def test_a_chain_of_unknown_levels_and_a_grammar_that_does_not_compile_are_refused(compiler):
     with pytest.raises(ValueError, match="each must be one of"):
         chain_grammar(("raw", "latent"), every_level=True)
+    with pytest.raises(ValueError, match="final level 'raw' is not one of"):
+        chain_grammar(("skill", "motion"), every_level=False, final_level="raw")
     with pytest.raises(ValueError, match="does not compile"):
         compiler.matcher(Grammar("start: <|no_such_token|>"))
     with pytest.raises(ValueError, match="unknown output format"):

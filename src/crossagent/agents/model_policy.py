@@ -91,13 +91,14 @@ class ChatEpisode:
 class ModelPolicy:
     """The ReplyPolicy of a model agent. Counts its unparseable replies and, with `keep_turns`,
     records every reply as a SampledTurn (GRPO's training data). `seed` is the run's sampling seed;
-    `stream` separates policies that share an episode seed (GRPO group members)."""
+    `stream` separates policies that share an episode seed (GRPO group members). `final_level` asks a
+    constraining sampler for chains that end at that level (slow mode executes the `Action:` line)."""
 
     uses_privileged_state = False
 
     def __init__(self, output_format: str = "mixed", history_length: int = DEFAULT_HISTORY, use_image: bool = True,
                  use_text: bool = False, name: str | None = None, keep_turns: bool = False, seed: int = 0,
-                 stream: int = 0, prompt_style: str = "full"):
+                 stream: int = 0, prompt_style: str = "full", final_level: str | None = None):
         self.chat = ChatEpisode(output_format, history_length, use_image, use_text, prompt_style)
         self.needs_image = use_image
         self.needs_text = use_text
@@ -107,6 +108,7 @@ class ModelPolicy:
             raise ValueError(f"stream {stream} is not in [0, {STREAMS})")
         self.seed = seed
         self.stream = stream
+        self.final_level = final_level
         self._reset_episode(episode_seed=0)
 
     def _reset_episode(self, episode_seed: int) -> None:
@@ -123,7 +125,8 @@ class ModelPolicy:
         turn = self.chat.turn(observation)
         messages, images = self.chat.prompt(turn)
         sample = yield ReplyRequest(messages, images, reply_seed(self.seed, self._episode_seed, self._calls,
-                                                                 self.stream), self.chat.output_format)
+                                                                 self.stream), self.chat.output_format,
+                                    self.final_level)
         unparseable = parse_reply(sample.text).error is not None
         self.unparseable_replies += unparseable
         if self.keep_turns:

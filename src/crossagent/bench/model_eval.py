@@ -39,6 +39,8 @@ SPEED_FILE = "speed.json"
 # CrossAgent evaluates at temperature 0.4; greedy decoding of the tiny model always picks `Action:`.
 EVAL_SAMPLING = GenerationSettings(max_new_tokens=32, do_sample=True, temperature=0.4, seed=0)
 HELDOUT = "heldout"
+# Slow mode executes the `Action:` line, so a constrained reply of a format that picks its chain ends there.
+SLOW_MODE_LEVEL = {"slow": "raw"}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -128,7 +130,7 @@ def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids
             def make_episode(index: int, task: Task, trial: int, mode: str = mode) -> Episode:
                 policy = ModelPolicy(evaluation.output_format, evaluation.history, use_image, use_text,
                                      name=evaluation.name, seed=evaluation.sampling.seed or 0,
-                                     prompt_style=evaluation.prompt_style)
+                                     prompt_style=evaluation.prompt_style, final_level=SLOW_MODE_LEVEL.get(mode))
                 agent = LevelAgent(policy, mode=mode,
                                    requery_every=None if mode == "slow" else evaluation.requery_every)
                 return Episode(make_env(agent, agent.image_size), agent, task, trial)

@@ -11,11 +11,14 @@ from crossagent.models.prompts import LEVELS_OF_FORMAT, OUTPUT_FORMATS, PICKS_IT
 
 
 @lru_cache(maxsize=None)
-def output_grammar(output_format: str) -> Grammar:
-    """The canonical replies of `output_format`: its levels' lines in order, then the end of the reply."""
+def output_grammar(output_format: str, final_level: str | None = None) -> Grammar:
+    """The canonical replies of `output_format`: its levels' lines in order, then the end of the reply. A
+    format that picks its levels (mixed) picks a chain that ends at `final_level` when one is given; a
+    format with a fixed chain keeps it."""
     _check(output_format)
-    return Grammar(chain_grammar(LEVELS_OF_FORMAT[output_format],
-                                 every_level=output_format not in PICKS_ITS_LEVELS))
+    picks = output_format in PICKS_ITS_LEVELS
+    return Grammar(chain_grammar(LEVELS_OF_FORMAT[output_format], every_level=not picks,
+                                 final_level=final_level if picks else None))
 
 
 def follows_format(reply: Reply, output_format: str) -> bool:

@@ -21,6 +21,7 @@ class ReplyRequest:
     images: list[np.ndarray]
     seed: int
     output_format: str | None = None  # None: free text, never constrained
+    final_level: str | None = None  # the level a picked chain must end at (slow mode: "raw"); None: any
 
     @property
     def chat(self) -> Chat:

@@ -31,7 +31,7 @@ def request_grammar(request: ReplyRequest, constrained: bool) -> Grammar | None:
     format is free text."""
     if not constrained or request.output_format is None:
         return None
-    return output_grammar(request.output_format)
+    return output_grammar(request.output_format, request.final_level)
 
 
 class LocalSampler:
