@@ -50,19 +50,19 @@ def test_the_report_counts_each_rule(monkeypatch):
     examples, report = build_examples([episode()], {"raw": 1.0}, BuildConfig(), 64)
     assert examples == []
     assert report.rejected == {"action_lines": 1, "upper_lines": 1, "unparseable": 1, "action_mismatch": 1,
-                               "noop": 1, "between_queries": 0}
+                               "noop": 1}
 
 
-def test_steps_an_upper_level_covers_are_no_examples_and_history_is_the_previous_question():
+def test_the_history_is_the_previous_questions_not_the_previous_steps():
     """Every step's skill is `collect wood`: asked at 0, again at 2 (k=2 steps have run), at 3 (the wood
-    collected at 2 ended that call), not at 4 (the new call goes on)."""
-    examples, report = build_examples([episode()], {"skill": 1.0}, BuildConfig(history=1, requery_every=2,
-                                                                             keep_noop=1.0), 64)
-    assert [example["step"] for example in examples] == [0, 2, 3]
-    assert report.rejected["between_queries"] == 2
-    # Step 2's history is the question at step 0, not step 1 (which no one asked).
-    history_images = [int(image[0, 0, 0]) for image in examples[1]["images"]]
-    assert history_images == [0, 2]
+    collected at 2 ended that call), not at 4 (the new call goes on). Every step is an example."""
+    examples, _ = build_examples([episode()], {"skill": 1.0}, BuildConfig(history=1, requery_every=2,
+                                                                        keep_noop=1.0), 64)
+    history_steps = [[int(image[0, 0, 0]) for image in example["images"]][:-1] for example in examples]
+    assert history_steps == [[], [0], [0], [2], [3]]
+    slow, _ = build_examples([episode()], {"skill": 1.0}, BuildConfig(history=1, requery_every=None,
+                                                                    keep_noop=1.0), 64)
+    assert [[int(image[0, 0, 0]) for image in example["images"]][:-1] for example in slow] == [[], [0], [1], [2], [3]]
 
 
 def test_examples_carry_the_last_h_turns_of_the_episode_in_order():

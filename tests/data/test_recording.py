@@ -84,12 +84,7 @@ def test_the_commands_label_a_recording_into_every_format_and_count_it(recording
     report = json.loads((tmp_path / REPORT).read_text())
     assert set(report["datasets"]) == {"raw", "motion", "grounding", "skill", "motion_coa", "grounding_coa", "mixed",
                                        "mix"}
-    datasets = report["datasets"]
-    # The expert never waits: every step is an example where the policy is asked, and `Action:` replies are
-    # asked every step; an upper level's reply covers a few steps.
-    assert all(counts["kept"] + counts["rejected"]["between_queries"] == report["steps"] for counts in datasets.values())
-    assert all(datasets[name]["kept"] == report["steps"] for name in ("raw", "motion_coa", "grounding_coa"))
-    assert datasets["skill"]["kept"] < report["steps"]
+    assert all(counts["kept"] == report["steps"] for counts in report["datasets"].values())  # the expert never waits
     verified = report["verified_levels"]  # the mixed format's levels, printed as a table per category
     assert verified["steps"] == report["steps"] and verified["seconds_per_step"] > 0
     assert sum(verified["shares"]["all"][level] for level in ("skill", "grounding", "motion", "raw")) == \

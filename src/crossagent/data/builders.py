@@ -11,18 +11,18 @@ image, text view or both, as the model will read it) and the target reply. Forma
   `BuildConfig.mixed_chains`.
 The all-in-one mix draws one format per step with configurable weights.
 
-Steps are kept where the evaluated policy is asked (`asked_steps`): a reply that ends at an upper level
-runs its executor for up to `requery_every` steps (fast and dynamic modes), so the steps it covers are
-not questions; a reply that ends with `Action:` is asked every step. The history of an example is the
-replies of the last H asked steps, as the policy's own history at evaluation. Without this, a two-step
-subgoal (place a table) weighs a tenth of the ten-step walk before it, and the history shows the previous
-step where the policy remembers its previous call.
+History is what the policy remembers at evaluation: its previous questions, not the previous steps. A
+reply that ends at an upper level runs its executor for up to `requery_every` steps (fast and dynamic
+modes) before the next question; one that ends with `Action:` is asked every step (`asked_steps`). An
+example's history is the replies of the last H steps asked before it. Every step stays an example: the
+policy is also asked off that schedule (after an executor fails at once), and keeping only the scheduled
+steps measured worse (docs/data.md).
 
 Rejection filter (minecraft-formats.md §10), first broken rule wins:
 action_lines (not exactly one `Action:` line where the chain has one), upper_lines (an upper level
 twice), unparseable (a line that does not parse), action_mismatch (the decoded action, from the
 `Action:` line or else a `Motion:` line, is not the recorded one), noop (a no-op step, kept only at
-the rate `keep_noop`), between_queries (a step an executor covers: not asked).
+the rate `keep_noop`).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ MIXED_LEVELS = ("verified", "random")
 REPORT = "report.json"  # what `label` built, in its output folder
 MIX = "mix"  # the all-in-one dataset's folder
 ALL_IN_ONE_WEIGHTS = {name: 3.0 if name == "mixed" else 1.0 for name in OUTPUT_FORMATS}
-REJECTION_RULES = ("action_lines", "upper_lines", "unparseable", "action_mismatch", "noop", "between_queries")
+REJECTION_RULES = ("action_lines", "upper_lines", "unparseable", "action_mismatch", "noop")
 FEATURES = Features({
     "messages": Value("string"), "images": List(Image()), "format": Value("string"), "levels": List(Value("string")),
     "task_id": Value("string"), "trial": Value("int32"), "step": Value("int32"), "category": Value("string"),
@@ -86,7 +86,7 @@ class BuildConfig:
     mixed_chains: tuple[tuple[str, ...], ...] = MIXED_CHAINS  # drawn from when mixed_levels is "random"
     mixed_levels: str = "verified"  # the mixed format's chain per step: "verified" (VERIFIED_CHAINS) or "random"
     verify_budget: int = DEFAULT_BUDGET  # primitive steps an executor gets to reach its subgoal when verifying
-    requery_every: int | None = REQUERY_EVERY  # as the evaluation's; None: every step is asked (and kept)
+    requery_every: int | None = REQUERY_EVERY  # as the evaluation's (the history's questions); None: every step
 
     def __post_init__(self) -> None:
         if self.mixed_levels not in MIXED_LEVELS:
@@ -156,27 +156,26 @@ def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], co
         asked_of: dict[str, list[int]] = {}  # per format, the steps the policy is asked at, in order
         for t, step in enumerate(steps):
             output_format = names[0] if len(names) == 1 else _rng(config, "format", step).choices(names, weights)[0]
-            if output_format not in asked_of:
-                chains = [chain_of(output_format, s, config, level_of(i)) for i, s in enumerate(steps)]
-                replies = step_replies(steps, labels, chains)
-                asked_of[output_format] = [i for i, asked in enumerate(asked_steps(replies, config.requery_every))
-                                           if asked]
-            asked = asked_of[output_format]
             chain = chain_of(output_format, step, config, level_of(t))
             reply = _reply(output_format, labels[t], step, config, level_of(t))
             rule = rejection(reply, chain, step.action)
             if rule is None and step.action == "noop" and _rng(config, "noop", step).random() >= config.keep_noop:
                 rule = "noop"
-            position = bisect.bisect_left(asked, t)
-            if rule is None and (position == len(asked) or asked[position] != t):
-                rule = "between_queries"
             if rule is not None:
                 report.rejected[rule] += 1
                 continue
+            history = []
+            if config.history:
+                if output_format not in asked_of:
+                    chains = [chain_of(output_format, s, config, level_of(i)) for i, s in enumerate(steps)]
+                    asked = asked_steps(step_replies(steps, labels, chains), config.requery_every)
+                    asked_of[output_format] = [i for i, is_asked in enumerate(asked) if is_asked]
+                asked = asked_of[output_format]
+                position = bisect.bisect_left(asked, t)  # asked[:position]: the questions before this step
+                before = asked[max(0, position - config.history):position]
+                history = [Turn(steps[s].image if config.use_image else None, None,
+                                _reply(output_format, labels[s], steps[s], config, level_of(s))) for s in before]
             image = step.image if config.use_image else None
-            history = [Turn(steps[s].image if config.use_image else None, None,
-                            _reply(output_format, labels[s], steps[s], config, level_of(s)))
-                       for s in asked[max(0, position - config.history):position]] if config.history else []
             messages, images = build_messages(output_format, step.instruction, history, image,
                                               step.text if config.use_text else None, config.history,
                                               config.prompt_style)
