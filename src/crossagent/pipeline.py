@@ -26,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from crossagent.envs.text_view import TEXT_VIEW_VERSION
 from crossagent.fingerprint import changes, fingerprint, plain
 from crossagent.folder_lock import hold_folder
 from crossagent.json_files import read_json
@@ -167,7 +168,7 @@ def _limit_threads(threads: int) -> None:
 # --- the stages -------------------------------------------------------------------------------
 def record_stage(out: Path, tasks, trials: int, workers: int, agent: str = "expert") -> Stage:
     settings = {"agent": agent, "tasks": [task.id for task in tasks], "task_definitions": fingerprint(
-        [task.to_dict() for task in tasks]), "trials": trials}
+        [task.to_dict() for task in tasks]), "trials": trials, "text_view": TEXT_VIEW_VERSION}
     return Stage("record expert trajectories", out / "data" / "recording", settings,
                  partial(_record, agent, tuple(tasks), trials, out / "data" / "recording", workers))
 

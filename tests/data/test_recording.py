@@ -12,6 +12,7 @@ from crossagent.data import cli
 from crossagent.data.builders import REPORT, BuildConfig, label
 from crossagent.data.recording import (episodes_of, load_trajectories, read_manifest, record,
                                        record_episode, recording_env)
+from crossagent.envs.text_view import TEXT_VIEW_VERSION
 
 
 def test_a_rerun_records_nothing_new(recording, easy_tasks):
@@ -39,6 +40,16 @@ def test_a_recording_of_an_older_format_is_refused_by_name(recording, easy_tasks
         record("expert", easy_tasks, 1, old, progress=False)
     with pytest.raises(ValueError, match="format 1"):
         read_manifest(old)
+
+
+def test_a_recording_of_older_text_views_is_refused(recording, easy_tasks, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(recording[0], old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    assert manifest["text_view"] == TEXT_VIEW_VERSION
+    (old / "manifest.json").write_text(json.dumps({**manifest, "text_view": TEXT_VIEW_VERSION - 1}))
+    with pytest.raises(ValueError, match=f"text_view {TEXT_VIEW_VERSION - 1} \\(asked {TEXT_VIEW_VERSION}\\)"):
+        record("expert", easy_tasks, 1, old, progress=False)
 
 
 def test_steps_read_back_equal_the_recorded_ones(recording, easy_tasks):

@@ -29,7 +29,7 @@ from crossagent.bench.pool import run_jobs
 from crossagent.bench.runner import plan_episodes
 from crossagent.envs.crafter_env import ACHIEVEMENTS, ACTION_NAMES, CrafterEnv, Observation
 from crossagent.envs.privileged_state import PrivilegedState
-from crossagent.envs.text_view import render_text
+from crossagent.envs.text_view import TEXT_VIEW_VERSION, render_text
 from crossagent.envs.view_geometry import point_of_cell
 from crossagent.folder_lock import writes_folder
 from crossagent.json_files import read_json
@@ -222,7 +222,8 @@ def record(agent_name: str, tasks: Sequence[Task], trials: int, out: str | Path,
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = _open_manifest(out, {"agent": agent_name, "image_size": image_size, "keep_failed": keep_failed})
+    manifest = _open_manifest(out, {"agent": agent_name, "image_size": image_size, "keep_failed": keep_failed,
+                                    "text_view": TEXT_VIEW_VERSION})
     done = {(e["task_id"], e["trial"]) for e in manifest["episodes"]}
     todo = plan_episodes(tasks, trials, done)
     planned = len(tasks) * trials

@@ -12,6 +12,9 @@ from __future__ import annotations
 from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.privileged_state import PrivilegedState
 
+# Bumped whenever the rendering changes, so a recording of older views is refused rather than mixed in
+# (data.recording's manifest and the pipeline's record stage carry it). 2: the achievements line.
+TEXT_VIEW_VERSION = 2
 LOCAL_VIEW = (9, 7)  # columns, rows of world cells on the image above the inventory bar
 FACING_NAMES = {step: name for name, step in VOCABULARY.directions.items()}
 
