@@ -21,10 +21,9 @@ from crossagent.actions.chain import parse_reply  # noqa: E402
 from crossagent.agents.model_policy import SampledTurn  # noqa: E402
 from crossagent.models.loading import load_model  # noqa: E402
 from crossagent.models.prompts import Turn, build_messages  # noqa: E402
-from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
 from crossagent.train import grpo_cli  # noqa: E402
-from crossagent.train.grpo import GRPOConfig, prepare_run, train  # noqa: E402
+from crossagent.train.grpo import prepare_run, train  # noqa: E402
 from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV  # noqa: E402
 from crossagent.train.grpo_loss import reply_logprobs  # noqa: E402
 from crossagent.models.generation import VISION_TOKENS, GenerationSettings, stop_token_ids  # noqa: E402
@@ -32,7 +31,7 @@ from crossagent.models.reply_request import ReplyRequest, Sample  # noqa: E402
 from crossagent.models.samplers import LocalSampler, ServerSampler  # noqa: E402
 from crossagent.train.rollouts import RolloutSettings, collect_rollouts, group_specs  # noqa: E402
 
-torch.set_num_threads(1)  # the tiny model gains nothing from threads on a small shared CPU
+from .conftest import tiny_config  # noqa: E402
 
 WOOD, TABLE = "embodied.collect_wood.near.w0", "craft.place_table.kit.w45"
 
@@ -40,11 +39,6 @@ WOOD, TABLE = "embodied.collect_wood.near.w0", "craft.place_table.kit.w45"
 @pytest.fixture(scope="module")
 def suite():
     return load_suite()
-
-
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return create_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 class ScriptedSampler:
@@ -169,13 +163,6 @@ def test_reply_logprobs_line_up_with_a_plain_forward_pass(tiny_path):
             length = len(turn.token_ids)
             assert mask[row].sum() == length
             assert torch.allclose(batched[row, :length], expected, atol=1e-4)
-
-
-def tiny_config(tiny_path, out, updates: int) -> GRPOConfig:
-    # At most 4 episodes x 6 turns = 24 turns, 8 per micro-batch, 3 per step: one optimizer step per iteration.
-    return GRPOConfig(model=str(tiny_path), output_dir=str(out), tasks_per_category=1, tasks_per_batch=2, group_size=2,
-                      max_episode_steps=6, max_new_tokens=4, updates=updates, checkpoint_every=1,
-                      learning_rate=1e-4, minibatch_size=8, gradient_accumulation_steps=3)
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ uninterrupted one without any saved RNG state.
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -152,9 +153,22 @@ class Run:
     resumed_from: Path | None
 
 
+def make_accelerator() -> Accelerator:
+    """The Accelerator of this process, distributed over every process the launcher started.
+
+    accelerate sets up gloo for processes on CPUs only when told they run on CPUs: without `cpu=True`,
+    processes launched together on a machine without GPUs would each train alone, into the same folder.
+    """
+    launched = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch and torchrun
+    accelerator = Accelerator(cpu=launched > 1 and not torch.accelerator.is_available())
+    if launched > 1 and accelerator.num_processes != launched:
+        raise RuntimeError(f"launched as {launched} processes, but accelerate set up {accelerator.num_processes}")
+    return accelerator
+
+
 def prepare_run(config: GRPOConfig) -> Run:
     """Resuming: the policy from the newest checkpoint's model/, the optimizer from its data files (no pickle)."""
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     found = checkpoints(config.output_dir)
     resume = found[-1] if found else None
     device = str(accelerator.device)
