@@ -40,10 +40,10 @@ class DemoSettings:
     out: Path = Path("runs/demo")  # the run folder
     per_category: int | None = None  # training tasks per category (default: every training task)
     record_trials: int = 2  # expert episodes per training task
-    history: int = 1  # turns of history in prompts (short prompts keep CPU training fast)
+    history: int = 0  # turns of history in prompts (the text view's achievements line is the model's memory)
     observe: str = "text"  # what the model reads: image, text (the text view, the cheap signal on a CPU) or both
     prompt_style: str = "compact"  # compact (the format's tag; fits the tiny model) or full (the system prompt)
-    sft_steps: int = 1500  # optimizer steps of cold-start SFT
+    sft_steps: int = 3000  # optimizer steps of cold-start SFT
     batch_size: int = 16  # SFT examples per step
     learning_rate: float = 2e-3  # SFT learning rate
     bf16: bool = True  # SFT under bf16 autocast with eager attention (faster on a CPU: sft_speed.md)
