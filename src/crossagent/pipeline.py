@@ -30,7 +30,7 @@ from crossagent.envs.text_view import TEXT_VIEW_VERSION
 from crossagent.fingerprint import changes, fingerprint, plain
 from crossagent.folder_lock import hold_folder
 from crossagent.json_files import read_json
-from crossagent.progress import quiet_dataset_bars
+from crossagent.progress import quiet_library_bars
 
 STAGE_FILE = "stage.json"
 RUN_FILE = "pipeline.json"  # per stage: wall seconds of the run that did the work
@@ -176,7 +176,7 @@ def record_stage(out: Path, tasks, trials: int, workers: int, agent: str = "expe
 def _record(agent: str, tasks, trials: int, folder: Path, workers: int) -> dict:
     from crossagent.data.recording import record
 
-    quiet_dataset_bars()
+    quiet_library_bars()
     run = record(agent, tasks, trials, folder, workers=workers)
     if run.errors:
         first = run.errors[0]
@@ -198,7 +198,7 @@ def label_stage(out: Path, recording: Stage, build, formats: Sequence[str], mix:
 def _label(recording: Path, formats, folder: Path, mix, build, workers: int) -> dict:
     from crossagent.data.builders import label
 
-    quiet_dataset_bars()
+    quiet_library_bars()
     report = label(recording, list(formats), folder, mix, build, workers=workers)
     return {"examples": {name: counts["kept"] for name, counts in report["datasets"].items()},
             "rejected": {name: counts["rejected"] for name, counts in report["datasets"].items()}}
@@ -230,6 +230,7 @@ def sft_stage(name: str, folder: Path, model: Stage, dataset: Path, labels: Stag
 def _sft(sft) -> dict:
     from crossagent.train.sft import run_sft
 
+    quiet_library_bars()
     return asdict(run_sft(sft))
 
 
@@ -263,6 +264,7 @@ def evaluation_stage(name: str, out: Path, model_folder: Path, model: Stage, eva
 def _evaluate(evaluation, tasks, suite_name: str, mini_ids, out: Path) -> dict:
     from crossagent.bench.model_eval import evaluate_model
 
+    quiet_library_bars()
     speeds = evaluate_model(evaluation, tasks, suite_name, mini_ids, out, progress=True)
     return {mode: {**asdict(speed), "steps_per_second": speed.steps_per_second,
                    "tokens_per_second": speed.tokens_per_second} for mode, speed in speeds.items()}

@@ -36,8 +36,11 @@ def progress_bar(total: int | None, description: str, enabled: bool = True, unit
                 mininterval=LOG_INTERVAL, ncols=100)
 
 
-def quiet_dataset_bars() -> None:
-    """Our commands draw their own progress bar; `datasets` would add one per saved shard."""
+def quiet_library_bars() -> None:
+    """Our commands draw their own progress bar; `datasets` would add one per saved shard, and
+    transformers one per checkpoint loaded or saved (every SFT checkpoint, in a log file too)."""
     from datasets import disable_progress_bars
+    from transformers.utils import logging
 
     disable_progress_bars()
+    logging.disable_progress_bar()

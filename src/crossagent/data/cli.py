@@ -16,7 +16,7 @@ from crossagent.data.level_verification import DEFAULT_BUDGET, shares_table
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, load_trajectories,
                                        read_manifest, record)
 from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS, PROMPT_STYLES
-from crossagent.progress import quiet_dataset_bars
+from crossagent.progress import quiet_library_bars
 from crossagent.tasks.splits import heldout_tasks, sample_per_category, train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES, Task
@@ -84,7 +84,7 @@ def select_tasks(split: str, per_category: int | None, suite_path: str | None = 
 
 
 def run_record(args: argparse.Namespace) -> int:
-    quiet_dataset_bars()
+    quiet_library_bars()
     tasks = select_tasks(args.split, args.per_category, args.suite_file)
     run = record(args.agent, tasks, args.trials, args.out, image_size=args.image_size,
                  shard_episodes=args.shard_episodes, keep_failed=args.keep_failed, workers=args.workers)
@@ -110,7 +110,7 @@ def parse_mix(text: str, formats: list[str]) -> dict[str, float] | None:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    quiet_dataset_bars()
+    quiet_library_bars()
     formats = [name.strip() for name in args.formats.split(",") if name.strip()]
     use_image, use_text = OBSERVES[args.observe]
     config = BuildConfig(history=args.history, use_image=use_image, use_text=use_text, keep_noop=args.keep_noop,

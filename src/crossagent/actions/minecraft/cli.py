@@ -20,7 +20,7 @@ from crossagent.actions.minecraft.vpt import convert_vpt_file
 from crossagent.arguments import output_dir, output_file
 from crossagent.data.builders import FilterReport
 from crossagent.data.vpt_dataset import VptDatasetSettings, build_vpt_dataset, find_recordings
-from crossagent.progress import quiet_dataset_bars
+from crossagent.progress import quiet_library_bars
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -71,7 +71,7 @@ def _build_dataset(args: argparse.Namespace) -> int:
                                   history=args.history, keep_noop=args.keep_noop, instruction=args.instruction,
                                   image_width=args.image_width, seed=args.seed)
     recordings = find_recordings(args.inputs)
-    quiet_dataset_bars()
+    quiet_library_bars()
     # A bar on a terminal; in a log (no TTY) only the one line per recording below.
     with tqdm(total=len(recordings), unit="recording", disable=not sys.stderr.isatty(), dynamic_ncols=True) as bar:
         def done(name: str, report: FilterReport) -> None:
