@@ -132,6 +132,15 @@ def test_parallel_workers_record_the_same_steps(recording, easy_tasks, tmp_path)
     assert sorted(serial.select_columns(columns), key=key) == sorted(parallel.select_columns(columns), key=key)
 
 
+def test_episodes_come_in_task_and_trial_order_whatever_order_the_shards_hold(recording):
+    """Datasets (and the models trained on them) must not depend on which worker finished first."""
+    out, _ = recording
+    rows = load_trajectories(out)
+    shuffled = rows.shuffle(seed=3, keep_in_memory=True)  # no cache file beside the shards
+    assert [steps[0].key for steps in episodes_of(shuffled)] == sorted(steps[0].key for steps in episodes_of(rows))
+    assert episodes_of(shuffled) == episodes_of(rows)
+
+
 def test_stats_count_tokens_with_a_saved_tokenizer(recording, tmp_path, capsys):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast

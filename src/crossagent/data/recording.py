@@ -366,11 +366,13 @@ def _load_shard(path: Path) -> Dataset:
 
 
 def episodes_of(dataset: Dataset, decode_images: bool = False) -> list[tuple[StepRecord, ...]]:
-    """The steps grouped by episode, each in step order. Undecoded images pass through as PNG bytes."""
+    """The steps grouped by episode, each in step order, the episodes in (task id, trial) order: the
+    shards hold them in the order parallel workers finished them, and datasets built from a recording
+    (and the models trained on them) must not depend on that. Undecoded images pass through as PNG bytes."""
     if not decode_images:
         dataset = dataset.cast_column("image", Image(decode=False))
     episodes: dict[tuple[str, int], list[StepRecord]] = {}
     for row in dataset:
         step = StepRecord.from_row(row)
         episodes.setdefault(step.key, []).append(step)
-    return [tuple(sorted(steps, key=lambda s: s.step)) for steps in episodes.values()]
+    return [tuple(sorted(episodes[key], key=lambda s: s.step)) for key in sorted(episodes)]
