@@ -66,7 +66,7 @@ from crossagent.tasks.task import Task
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
 from crossagent.train.grpo_loss import grpo_loss, group_advantages, optimizer_steps, padded, reply_logprobs, score_turns
-from crossagent.train.rollouts import RolloutSettings, collect_rollouts, group_specs
+from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
 
 
 @dataclass
@@ -82,6 +82,9 @@ class GRPOConfig:
     group_size: int = 4  # episodes per task from the identical start
     tasks_per_batch: int = 8
     max_episode_steps: int = 200
+    # Dynamic sampling (DAPO): a group whose returns are all equal has zero advantage and teaches nothing.
+    dynamic_sampling: bool = False  # roll out more batches of tasks until tasks_per_batch groups differ; train on those
+    sampling_rounds: int = 3  # with dynamic_sampling: at most this many batches of tasks per iteration
     history_length: int = 3  # past frames (and replies) in every prompt
     requery_every: int = REQUERY_EVERY  # k: an upper-level reply's executor runs at most k steps before the next call
     output_format: str = "mixed"
@@ -122,7 +125,7 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         if self.group_size < 2:
             raise ValueError(f"group_size {self.group_size}: GRPO needs at least 2 episodes per group")
-        for name in ("tasks_per_batch", "max_episode_steps", "requery_every", "minibatch_size",
+        for name in ("tasks_per_batch", "max_episode_steps", "sampling_rounds", "requery_every", "minibatch_size",
                      "gradient_accumulation_steps", "epochs_per_batch", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -185,6 +188,14 @@ def prepare_run(config: GRPOConfig) -> Run:
     return Run(accelerator, model, processor, reference, optimizer, iteration, resume)
 
 
+def informative_groups(episodes: list[EpisodeRollout]) -> list[int]:
+    """The groups whose returns are not all equal (the ones with a non-zero advantage), in order."""
+    returns: dict[int, set[float]] = {}
+    for episode in episodes:
+        returns.setdefault(episode.spec.group, set()).add(episode.episode_return)
+    return [group for group, values in returns.items() if len(values) > 1]
+
+
 def batch_tasks(tasks: tuple[Task, ...], count: int, seed: int, iteration: int) -> list[Task]:
     """The iteration's tasks: a seeded draw, without repeats while there are enough tasks."""
     rng = np.random.default_rng([seed, iteration])
@@ -220,33 +231,46 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
     for iteration in range(run.iteration + 1, config.updates + 1):
         set_seed(config.seed * 1_000_003 + iteration * 101 + rank)
 
-        # 1. Rollouts: this process runs groups g with g % processes == rank; every process gets all episodes.
-        chosen = batch_tasks(tasks, config.tasks_per_batch, config.seed, iteration)
-        specs = [spec for spec in group_specs(chosen, config.group_size, first_trial=iteration * config.tasks_per_batch)
-                 if spec.group % processes == rank]
-        batch = collect_rollouts(specs, sampler, settings, seed=config.seed * 1_000_003 + iteration * 1_009 + rank)
-        episodes = sorted(gather_object(batch.episodes), key=lambda e: (e.spec.group, e.spec.member))
-        stats = batch.stats
-        timings = gather_object([(stats.seconds, stats.generation_seconds, stats.generated_tokens, stats.env_steps)])
+        # 1. Rollouts, a batch of tasks per round: this process runs groups g with g % processes == rank; every
+        # process gets all episodes, so all take the same decision to go on. Without dynamic sampling, one round.
+        rounds = config.sampling_rounds if config.dynamic_sampling else 1
+        chosen = batch_tasks(tasks, config.tasks_per_batch * rounds, config.seed, iteration)
+        all_specs = group_specs(chosen, config.group_size, first_trial=iteration * config.tasks_per_batch * rounds)
+        episodes, timings = [], []
+        for round_ in range(rounds):
+            groups = range(round_ * config.tasks_per_batch, (round_ + 1) * config.tasks_per_batch)
+            specs = [spec for spec in all_specs if spec.group in groups and spec.group % processes == rank]
+            batch = collect_rollouts(specs, sampler, settings,
+                                     seed=config.seed * 1_000_003 + iteration * 1_009 + round_ * 7_919 + rank)
+            episodes += sorted(gather_object(batch.episodes), key=lambda e: (e.spec.group, e.spec.member))
+            stats = batch.stats
+            timings += gather_object([(stats.seconds, stats.generation_seconds, stats.generated_tokens,
+                                       stats.env_steps)])
+            if len(informative_groups(episodes)) >= config.tasks_per_batch:
+                break
 
-        # 2. Advantages: normalised within each group; each turn gets its episode's.
+        # 2. Advantages: normalised within each group; each turn gets its episode's. With dynamic sampling, only
+        # the first tasks_per_batch groups whose returns differ are trained on.
         returns = torch.tensor([episode.episode_return for episode in episodes])
         advantages = group_advantages(returns, torch.tensor([e.spec.group for e in episodes]), config.advantage_eps)
-        turns = [turn for episode in episodes for turn in episode.turns]
+        trained = (set(informative_groups(episodes)[:config.tasks_per_batch]) if config.dynamic_sampling
+                   else {episode.spec.group for episode in episodes})
+        turns = [turn for episode in episodes if episode.spec.group in trained for turn in episode.turns]
         turn_advantages = torch.tensor([a for episode, a in zip(episodes, advantages.tolist())
-                                        for _ in episode.turns], device=accelerator.device)
+                                        if episode.spec.group in trained for _ in episode.turns],
+                                       device=accelerator.device)
 
         # 3. Old and reference log-probs of the turns this process trains on (they are fixed for the iteration).
         update_started = time.perf_counter()
         mine = list(range(rank, len(turns), processes)) or [0]
-        old_logp = score_turns(policy, processor, turns, mine, config.temperature, config.minibatch_size)
+        old_logp = score_turns(policy, processor, turns, mine, config.temperature, config.minibatch_size) if turns else []
         ref_logp = (score_turns(run.reference, processor, turns, mine, config.temperature, config.minibatch_size)
-                    if run.reference is not None else None)
+                    if run.reference is not None and turns else None)
 
         # 4. Update: epochs of shuffled micro-batches, an optimizer step every gradient_accumulation_steps.
         sums = torch.zeros(6, device=accelerator.device)  # turns, loss, policy, kl, entropy, clip fraction
         grad_norms = []
-        for epoch in range(config.epochs_per_batch):
+        for epoch in range(config.epochs_per_batch if turns else 0):  # no turns: no group had a signal
             rng = np.random.default_rng([config.seed, iteration, epoch, rank])
             for step in optimizer_steps(len(turns), processes, rank, config.minibatch_size,
                                         config.gradient_accumulation_steps, rng):
@@ -274,7 +298,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         update_seconds = time.perf_counter() - update_started
 
         # 5. Log and checkpoint.
-        metrics = {"iteration": iteration, **rollout_metrics(episodes, advantages),
+        metrics = {"iteration": iteration, **rollout_metrics(episodes, advantages), "trained_groups": len(trained),
                    **update_metrics(sums, grad_norms), **speed_metrics(timings, update_seconds)}
         history.append(metrics)
         log.write(metrics, category_level_shares(episodes, iteration))

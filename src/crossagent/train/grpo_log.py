@@ -82,7 +82,8 @@ class RunLog:
 
 
 COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "success_rate", "mean_episode_steps",
-           "invalid_reply_rate", "zero_advantage_groups", "loss", "policy_loss", "kl", "entropy", "clip_fraction",
+           "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "loss", "policy_loss", "kl", "entropy",
+           "clip_fraction",
            "grad_norm", *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
            "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")
 
@@ -123,7 +124,10 @@ def category_level_shares(episodes: list[EpisodeRollout], iteration: int) -> lis
 
 
 def update_metrics(sums: torch.Tensor, grad_norms: list[float]) -> dict:
-    """sums: [turns, loss, policy, kl, entropy, clip fraction] summed over the iteration's turns (all processes)."""
+    """sums: [turns, loss, policy, kl, entropy, clip fraction] summed over the iteration's turns (all processes).
+    An iteration without turns (dynamic sampling found no group whose returns differ) made no update: NaN."""
+    if not grad_norms:
+        return dict.fromkeys(("loss", "policy_loss", "kl", "entropy", "clip_fraction", "grad_norm"), float("nan"))
     loss, policy, kl, entropy, clip_fraction = (sums[1:] / sums[0]).tolist()
     return {"loss": loss, "policy_loss": policy, "kl": kl, "entropy": entropy, "clip_fraction": clip_fraction,
             "grad_norm": float(np.mean(grad_norms))}
