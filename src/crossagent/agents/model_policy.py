@@ -35,14 +35,17 @@ def reply_seed(run_seed: int, episode_seed: int, call: int, stream: int) -> int:
 
 @dataclass(frozen=True)
 class SampledTurn:
-    """One reply as GRPO trains on it: the request, the reply with its sampled token ids, and
-    whether it was unparseable (`parse_reply(reply).error is not None`)."""
+    """One reply as GRPO trains on it: the request, the reply with its sampled token ids, whether it
+    was unparseable (`parse_reply(reply).error is not None`), and what its grammar was made of (a
+    constraining sampler held it to the format's grammar; the loss renormalises over that grammar)."""
 
     messages: list[dict]
     images: list[np.ndarray]
     reply: str
     token_ids: tuple[int, ...]
     unparseable: bool
+    output_format: str | None = None
+    final_level: str | None = None
 
 
 class ChatEpisode:
@@ -130,7 +133,8 @@ class ModelPolicy:
         unparseable = parse_reply(sample.text).error is not None
         self.unparseable_replies += unparseable
         if self.keep_turns:
-            self.turns.append(SampledTurn(messages, images, sample.text, sample.token_ids, unparseable))
+            self.turns.append(SampledTurn(messages, images, sample.text, sample.token_ids, unparseable,
+                                          self.chat.output_format, self.final_level))
         self.chat.remember(turn, sample.text)
         self._calls += 1
         return sample.text

@@ -50,6 +50,22 @@ class GrammarCompiler:
         tokens = [*self.hf_tokenizer.encode(reply, add_special_tokens=False), self.tokenizer.eos_token]
         return self.matcher(grammar).validate_tokens(tokens) == len(tokens)
 
+    def allowed_tokens(self, grammar: Grammar, token_ids: Sequence[int]) -> np.ndarray:
+        """Per token of a reply written under `grammar`, the packed bitmask (little bit order, as llguidance
+        writes it) of the tokens the grammar allowed at that position: the support of the distribution the
+        token was sampled from. A token past the grammar's end allows everything (the reply is not held)."""
+        matcher = self.matcher(grammar)
+        width = (self.vocab_size + 7) // 8
+        masks = np.full((len(token_ids), width), 0xFF, dtype=np.uint8)
+        for position, token in enumerate(token_ids):
+            if matcher.is_stopped():
+                break
+            masks[position] = np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8)[:width]
+            if not matcher.consume_token(token):
+                raise ValueError(f"token {token} at position {position} is outside the grammar "
+                                 f"({matcher.get_error()}): was this reply sampled under it?")
+        return masks
+
     @lru_cache(maxsize=64)
     def _compiled(self, grammar: Grammar) -> llguidance.LLMatcher:
         try:

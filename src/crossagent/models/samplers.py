@@ -29,9 +29,14 @@ from crossagent.models.tokenizer import IM_END
 def request_grammar(request: ReplyRequest, constrained: bool) -> Grammar | None:
     """The grammar a constraining sampler holds the request's reply to; a request without an output
     format is free text."""
-    if not constrained or request.output_format is None:
+    return format_grammar(request.output_format, request.final_level, constrained)
+
+
+def format_grammar(output_format: str | None, final_level: str | None, constrained: bool) -> Grammar | None:
+    """The grammar of replies in `output_format` (ending at `final_level`) when constrained, else None."""
+    if not constrained or output_format is None:
         return None
-    return output_grammar(request.output_format, request.final_level)
+    return output_grammar(output_format, final_level)
 
 
 class LocalSampler:

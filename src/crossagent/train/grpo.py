@@ -65,7 +65,8 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
-from crossagent.train.grpo_loss import grpo_loss, group_advantages, optimizer_steps, padded, reply_logprobs, score_turns
+from crossagent.train.grpo_loss import (allowed_tokens, grpo_loss, group_advantages, optimizer_steps, padded,
+                                        reply_logprobs, score_turns)
 from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
 
 
@@ -260,12 +261,15 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                                         if episode.spec.group in trained for _ in episode.turns],
                                        device=accelerator.device)
 
-        # 3. Old and reference log-probs of the turns this process trains on (they are fixed for the iteration).
+        # 3. Old and reference log-probs of the turns this process trains on (they are fixed for the iteration),
+        # each over the tokens its grammar allowed when the rollouts were constrained (the policy that sampled).
         update_started = time.perf_counter()
         mine = list(range(rank, len(turns), processes)) or [0]
-        old_logp = score_turns(policy, processor, turns, mine, config.temperature, config.minibatch_size) if turns else []
-        ref_logp = (score_turns(run.reference, processor, turns, mine, config.temperature, config.minibatch_size)
-                    if run.reference is not None and turns else None)
+        allowed = allowed_tokens(turns, processor, policy.config.get_text_config().vocab_size, config.constrained)
+        old_logp = (score_turns(policy, processor, turns, mine, config.temperature, config.minibatch_size, allowed)
+                    if turns else [])
+        ref_logp = (score_turns(run.reference, processor, turns, mine, config.temperature, config.minibatch_size,
+                                allowed) if run.reference is not None and turns else None)
 
         # 4. Update: epochs of shuffled micro-batches, an optimizer step every gradient_accumulation_steps.
         sums = torch.zeros(6, device=accelerator.device)  # turns, loss, policy, kl, entropy, clip fraction
@@ -278,7 +282,8 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                     last = number == len(step.micro_batches) - 1
                     with nullcontext() if last else accelerator.no_sync(model):
                         logp, mask, entropy = reply_logprobs(model, processor, [turns[i] for i in indices],
-                                                             config.temperature, with_entropy=True)
+                                                             config.temperature, with_entropy=True,
+                                                             allowed=[allowed[i] for i in indices])
                         width = logp.shape[1]
                         terms = grpo_loss(
                             logp, padded([old_logp[i] for i in indices], width),

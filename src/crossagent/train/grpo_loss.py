@@ -14,6 +14,8 @@ import torch
 from trl.trainer.utils import selective_log_softmax
 
 from crossagent.agents.model_policy import SampledTurn
+from crossagent.models.constrained_decoding import grammar_compiler
+from crossagent.models.samplers import format_grammar
 
 
 # --- the loss, as pure functions of tensors ----------------------------------------------------
@@ -96,9 +98,24 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor
 
 
 # --- log-probabilities of the reply tokens ------------------------------------------------------
-def reply_logprobs(model, processor, turns: list[SampledTurn], temperature: float, with_entropy: bool = False
+def allowed_tokens(turns: list[SampledTurn], processor, vocab_size: int, constrained: bool
+                   ) -> list[np.ndarray | None]:
+    """Per turn, the packed masks of the tokens its grammar allowed at each reply position (constrained
+    rollouts), else None: the policy a constrained reply was sampled from is the model's distribution
+    renormalised over those tokens, and the ratio and KL must be taken on that policy."""
+    compiler = grammar_compiler(processor.tokenizer, vocab_size) if constrained else None
+    masks = []
+    for turn in turns:
+        grammar = format_grammar(turn.output_format, turn.final_level, constrained)
+        masks.append(None if grammar is None else compiler.allowed_tokens(grammar, turn.token_ids))
+    return masks
+
+
+def reply_logprobs(model, processor, turns: list[SampledTurn], temperature: float, with_entropy: bool = False,
+                   allowed: list[np.ndarray | None] | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(log-probs [turns, tokens], mask, entropies or None) of each turn's reply tokens after its prompt.
+    """(log-probs [turns, tokens], mask, entropies or None) of each turn's reply tokens after its prompt,
+    over the tokens `allowed` (allowed_tokens) at each position where a turn has masks.
 
     Rows are [left-padded prompt | reply | right padding], the layout generation saw, and the model
     computes logits only for the reply positions (logits_to_keep).
@@ -123,18 +140,32 @@ def reply_logprobs(model, processor, turns: list[SampledTurn], temperature: floa
     reply_ids, mask = reply_ids.to(device), mask.to(device)
     # Position p predicts token p + 1: the reply's logits are the width positions before the last one.
     logits = model(**inputs, logits_to_keep=width + 1, use_cache=False).logits[:, :-1].float() / temperature
+    if allowed is not None and any(masks is not None for masks in allowed):
+        logits = _held_to_grammar(logits, allowed)
     logp = selective_log_softmax(logits, reply_ids)
     return logp, mask, entropy_from_logits(logits) if with_entropy else None
 
 
+def _held_to_grammar(logits: torch.Tensor, allowed: list[np.ndarray | None]) -> torch.Tensor:
+    """The logits with every token outside a row's grammar at the lowest finite value: its probability is
+    exactly 0, and unlike -inf it keeps the entropy (0 * log 0) finite."""
+    keep = torch.ones(logits.shape, dtype=torch.bool)
+    for row, masks in enumerate(allowed):
+        if masks is not None:
+            bits = np.unpackbits(masks, axis=1, bitorder="little")[:, :logits.shape[-1]]
+            keep[row, :len(masks)] = torch.from_numpy(bits.astype(bool))
+    return logits.masked_fill(~keep.to(logits.device), torch.finfo(logits.dtype).min)
+
+
 @torch.no_grad()
 def score_turns(model, processor, turns: list[SampledTurn], indices: list[int], temperature: float,
-                batch_size: int) -> dict[int, torch.Tensor]:
-    """Log-probs of the replies of turns[indices], one 1-D tensor per turn."""
+                batch_size: int, allowed: list[np.ndarray | None] | None = None) -> dict[int, torch.Tensor]:
+    """Log-probs of the replies of turns[indices], one 1-D tensor per turn (over `allowed`, per turn)."""
     scores = {}
     for start in range(0, len(indices), batch_size):
         chunk = indices[start:start + batch_size]
-        logp, _, _ = reply_logprobs(model, processor, [turns[i] for i in chunk], temperature)
+        logp, _, _ = reply_logprobs(model, processor, [turns[i] for i in chunk], temperature,
+                                    allowed=[allowed[i] for i in chunk] if allowed is not None else None)
         for row, index in enumerate(chunk):
             scores[index] = logp[row, :len(turns[index].token_ids)]
     return scores
