@@ -24,6 +24,7 @@ from crossagent.arguments import output_dir
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.models.threads import add_threads_option, use_threads
+from crossagent.progress import quiet_library_bars
 from crossagent.train.grpo import GRPOConfig, train
 from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, plot_learning_curves
 
@@ -56,6 +57,7 @@ def run_grpo(args: argparse.Namespace) -> int:
             print(f"wrote {plot_level_shares([], args.out / LEVEL_SHARES_PNG, args.out / LEVEL_CSV)}")
         return 0
     use_threads(args.threads)
+    quiet_library_bars()  # a checkpoint every few iterations would add a bar each
     result = train(grpo_config(args))
     print(f"{result.iterations} iterations done; final model {result.final_model}; "
           f"log {Path(result.output_dir) / LOG_CSV}")
