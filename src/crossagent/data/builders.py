@@ -200,14 +200,18 @@ class StepReply(NamedTuple):
 
 def step_replies(steps: Episode, labels: Sequence[dict[str, object]], chains: Sequence[Sequence[str]]
                  ) -> list[StepReply]:
-    replies = []
-    for step, label, chain in zip(steps, labels, chains):
-        level = chain[-1]
-        action = label[level]
-        ends = {"skill": bool(step.events), "grounding": is_interaction(step),
-                "motion": level == "motion" and action.count == 1}.get(level, True)
-        replies.append(StepReply(level, action, ends))
-    return replies
+    return [StepReply(chain[-1], label[chain[-1]], _ends_at(step, chain[-1], label[chain[-1]]))
+            for step, label, chain in zip(steps, labels, chains)]
+
+
+def _ends_at(step: StepRecord, level: str, action) -> bool:
+    if level == "skill":
+        return bool(step.events)
+    if level == "grounding":
+        return is_interaction(step)
+    if level == "motion":
+        return action.count == 1
+    return True
 
 
 def asked_steps(replies: Sequence[StepReply], requery_every: int | None) -> list[bool]:
