@@ -33,8 +33,7 @@ COMMAND_SIZE = {
 CONTEXT_SIZE = HISTORY * (len(ACTION_NAMES) + 1) + 1
 
 
-def vector_size(level: str) -> int:
-    return STATUS_SIZE + COMMAND_SIZE[level] + CONTEXT_SIZE
+VECTOR_SIZE = STATUS_SIZE + CONTEXT_SIZE
 
 
 def _one_hot(index: int | None, size: int) -> list[float]:
@@ -73,11 +72,19 @@ def target_slot(offset: Offset | None) -> int:
     return NO_TARGET
 
 
+def facing_slot(view: View) -> int:
+    """The view slot of the cell the player faces (what `do` acts on)."""
+    dx, dy = VOCABULARY.directions[view.facing]
+    return target_slot((dx, dy))
+
+
 @dataclass(frozen=True)
 class StepInput:
     symbols: torch.Tensor  # (rows, columns) uint8 indices into observation.SYMBOLS
     target: int  # target_slot(...)
-    vector: torch.Tensor  # status, command, context
+    facing: int  # facing_slot(...)
+    command: torch.Tensor  # the abstract action (COMMAND_SIZE[level])
+    vector: torch.Tensor  # status and context (VECTOR_SIZE)
 
 
 def step_input(view: View, command: Sequence[float], offset: Offset | None, history: Sequence[int],
@@ -87,24 +94,28 @@ def step_input(view: View, command: Sequence[float], offset: Offset | None, hist
     recent = [None] * (HISTORY - len(recent)) + recent
     context = [value for action in recent for value in _one_hot(len(ACTION_NAMES) if action is None else action,
                                                                  len(ACTION_NAMES) + 1)]
-    vector = torch.cat([status_tensor(view), torch.tensor(list(command)),
-                        torch.tensor([*context, min(steps, STEP_SCALE) / STEP_SCALE])])
-    return StepInput(symbol_ids(view), target_slot(offset), vector.float())
+    vector = torch.cat([status_tensor(view), torch.tensor([*context, min(steps, STEP_SCALE) / STEP_SCALE])])
+    return StepInput(symbol_ids(view), target_slot(offset), facing_slot(view), torch.tensor(list(command)).float(),
+                     vector.float())
 
 
 @dataclass(frozen=True)
 class Batch:
     symbols: torch.Tensor  # (N, rows, columns) uint8
     target: torch.Tensor  # (N,) long
-    vector: torch.Tensor  # (N, V) float
+    facing: torch.Tensor  # (N,) long
+    command: torch.Tensor  # (N, COMMAND_SIZE[level]) float
+    vector: torch.Tensor  # (N, VECTOR_SIZE) float
 
     def __len__(self) -> int:
         return len(self.target)
 
     def select(self, index: torch.Tensor) -> "Batch":
-        return Batch(self.symbols[index], self.target[index], self.vector[index])
+        return Batch(self.symbols[index], self.target[index], self.facing[index], self.command[index],
+                     self.vector[index])
 
 
 def stack(inputs: Sequence[StepInput]) -> Batch:
     return Batch(torch.stack([i.symbols for i in inputs]), torch.tensor([i.target for i in inputs], dtype=torch.long),
+                 torch.tensor([i.facing for i in inputs], dtype=torch.long), torch.stack([i.command for i in inputs]),
                  torch.stack([i.vector for i in inputs]))
