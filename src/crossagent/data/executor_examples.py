@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import torch
 
-from crossagent.data.labelling import Steps, grounding_labels, is_interaction, motion_labels, skill_labels
+from crossagent.data.labelling import (Steps, grounding_labels, is_interaction, motion_labels, next_where,
+                                       skill_labels)
 from crossagent.envs.crafter_env import ACTION_NAMES
+from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.text_view import LOCAL_VIEW
 from crossagent.executors.features import (Batch, Offset, StepInput, grounding_command, motion_command,
                                            skill_command, stack, step_input)
 from crossagent.executors.learned import STEP_CAP, offset_of_point
-from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.executors.observation import CENTRE, parse_view
 
 MATERIAL_OF_SYMBOL = {symbol: material for material, symbol in VOCABULARY.text_view.material_symbols.items()}
@@ -136,14 +137,8 @@ def skill_rows(steps: Steps, image_size: int) -> Iterator[Row]:
 
 
 def _next_index(steps: Steps, holds) -> list[int | None]:
-    """Per step, the index of the first step at or after it for which `holds` is true (None if none)."""
-    found: list[int | None] = [None] * len(steps)
-    upcoming = None
-    for i in range(len(steps) - 1, -1, -1):
-        if holds(steps[i]):
-            upcoming = i
-        found[i] = upcoming
-    return found
+    """Per step, the index (its `step`) of the first step at or after it for which `holds` is true."""
+    return [None if then is None else then.step for then in next_where(steps, holds)]
 
 
 EXAMPLES_OF: dict[str, Callable[[Steps, int], Iterator[Row]]] = {
