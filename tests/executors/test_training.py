@@ -55,3 +55,19 @@ def test_training_resumes_by_level_and_refuses_other_settings(recording, tmp_pat
     with pytest.raises(ValueError, match="epochs: 2 -> 3"):
         train_executors(recording, tmp_path, ["motion"], ExecutorTrainConfig(epochs=3, batch_size=16, **SMALL),
                         progress=False)
+
+
+def test_a_hindsight_approach_ends_with_the_step_onto_its_cell(episodes):
+    from crossagent.data.executor_examples import approach_rows, next_index
+    from crossagent.data.labelling import is_interaction
+    from crossagent.envs.crafter_vocabulary import VOCABULARY
+    from crossagent.executors.features import OFFSET_SCALE
+
+    ends = 0
+    for steps in episodes:
+        for step, action, done in approach_rows(steps, next_index(steps, is_interaction)):
+            dx, dy = (round(v * OFFSET_SCALE) for v in step.command[-2:].tolist())
+            if done:
+                ends += 1
+                assert ACTION_NAMES[action] == "move_" + {v: k for k, v in VOCABULARY.directions.items()}[(dx, dy)]
+    assert ends > 0

@@ -91,13 +91,13 @@ def motion_rows(steps: Steps, image_size: int) -> Iterator[Row]:
 
 def grounding_rows(steps: Steps, image_size: int) -> Iterator[Row]:
     labels = grounding_labels(steps, image_size)
-    upcoming = _next_index(steps, is_interaction)
+    upcoming = next_index(steps, is_interaction)
     # A no-op is one step; every other label runs until its interaction (or until the target comes into view).
     keys = [(label.verb, label.point is not None, upcoming[i], i if label.verb == "no-op" else None)
             for i, label in enumerate(labels)]
     for run in _runs(keys):
         yield from _segment_rows(steps, run, lambda i, k: _pointed(labels[i], image_size))
-    yield from _approach_rows(steps, upcoming)
+    yield from approach_rows(steps, upcoming)
 
 
 def _pointed(label, image_size: int) -> tuple[list[float], Offset | None]:
@@ -105,7 +105,7 @@ def _pointed(label, image_size: int) -> tuple[list[float], Offset | None]:
     return grounding_command(label.verb, label.label, offset), offset
 
 
-def _approach_rows(steps: Steps, upcoming: Sequence[int | None]) -> Iterator[Row]:
+def approach_rows(steps: Steps, upcoming: Sequence[int | None]) -> Iterator[Row]:
     for start in range(0, len(steps), APPROACH_EVERY):
         end = min(upcoming[start] if upcoming[start] is not None else len(steps), start + STEP_CAP["grounding"])
         here = steps[start].position
@@ -131,12 +131,12 @@ def _in_view(player: tuple[int, int], cell: tuple[int, int]) -> bool:
 
 def skill_rows(steps: Steps, image_size: int) -> Iterator[Row]:
     labels = skill_labels(steps)
-    upcoming = _next_index(steps, lambda step: bool(step.events))
+    upcoming = next_index(steps, lambda step: bool(step.events))
     for run in _runs([(label.sentence, upcoming[i]) for i, label in enumerate(labels)]):
         yield from _segment_rows(steps, run, lambda i, k: (skill_command(labels[i].sentence), None))
 
 
-def _next_index(steps: Steps, holds) -> list[int | None]:
+def next_index(steps: Steps, holds) -> list[int | None]:
     """Per step, the index (its `step`) of the first step at or after it for which `holds` is true."""
     return [None if then is None else then.step for then in next_where(steps, holds)]
 
