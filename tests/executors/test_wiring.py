@@ -41,3 +41,11 @@ def test_a_missing_checkpoint_stops_the_table_before_any_episode(tmp_path, capsy
     assert main(["level-table", "--suite", "mini", "--trials", "1", "--workers", "1", "--out", str(tmp_path / "t"),
                  "--executors", "learned", "--executors-dir", str(tmp_path / "none")]) == 2
     assert "crossagent executors train" in capsys.readouterr().err
+
+
+def test_scripted_rows_are_keyed_as_before_whatever_the_checkpoints_folder(checkpoints):
+    from crossagent.bench.runner import _settings
+
+    assert _settings("oracle:skill", Executors("scripted", checkpoints)) == {"agent": "oracle:skill"}
+    assert _settings("oracle:raw", Executors("learned", checkpoints)) == {"agent": "oracle:raw"}
+    assert set(_settings("oracle:skill", Executors("learned", checkpoints))) == {"agent", "executors", "checkpoint"}

@@ -45,6 +45,6 @@ def make_agent(name: str, executors: Executors = SCRIPTED) -> Agent:
     kind, _, level = name.partition(":")
     if kind == "oracle":
         return _oracle(level, executors)
-    if executors != SCRIPTED:
+    if executors.learned:
         raise ValueError(f"agent {name!r} runs no executors; --executors {executors.kind} is for oracle:LEVEL agents")
     return AGENTS[name]()

@@ -113,7 +113,7 @@ class ModelEvaluation:
         for speed_only in ("model", "name", "modes", "trials", "slots"):
             settings.pop(speed_only)
         settings.pop("executors")  # learned ones are keyed by content; scripted adds nothing (older stores stay valid)
-        if self.executors != SCRIPTED:
+        if self.executors.learned:
             settings["executors"] = {level: directory_hash(Path(self.executors.checkpoints) / level)
                                      for level in LEARNED_LEVELS}
         return {"checkpoint": checkpoint_hash, "mode": mode, **settings}

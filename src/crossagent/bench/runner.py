@@ -93,7 +93,7 @@ def _settings(agent_name: str, executors: Executors) -> dict:
     """What produces the stored episodes. Scripted executors add nothing, so stores from before learned
     executors existed stay valid."""
     level = agent_name.partition(":")[2]
-    if executors == SCRIPTED or level not in LEARNED_LEVELS:
+    if not executors.learned or level not in LEARNED_LEVELS:
         return {"agent": agent_name}
     return {"agent": agent_name, "executors": executors.kind,
             "checkpoint": directory_hash(Path(executors.checkpoints) / level)}

@@ -34,14 +34,18 @@ class Executors:
         if self.kind not in KINDS:
             raise ValueError(f"unknown executors {self.kind!r} (known: {', '.join(KINDS)})")
 
+    @property
+    def learned(self) -> bool:
+        return self.kind == "learned"
+
     def execute_fn(self, level: str) -> ExecuteFn:
-        if self.kind == "scripted" or level not in LEARNED_LEVELS:
+        if not self.learned or level not in LEARNED_LEVELS:
             return MODULE_OF[level].execute
         return _learned(Path(self.checkpoints).resolve() / level, level).execute
 
     def agent_name(self, agent: str) -> str:
         """The name episodes are stored under: `oracle:motion` scripted, `oracle:motion+learned` learned."""
-        return agent if self.kind == "scripted" else f"{agent}+{self.kind}"
+        return f"{agent}+{self.kind}" if self.learned else agent
 
 
 SCRIPTED = Executors()
