@@ -5,6 +5,12 @@ Actions are sampled from the policy, not taken greedily: greedy, a memoryless po
 (a skill whose tree is out of view) walks one straight line or repeats a failing action until its cap.
 Measured on the mini suite x 3 (8-epoch checkpoints), the gain is within the spread of sampling seeds:
 skill 66.7 % greedy, 78.9 % and 65.6 % sampled under two seedings; grounding 85.6 %, 84.4 % and 85.6 %.
+
+It reads the player's observation only: each step it renders the text view (envs.text_view.render_text,
+exactly what a text-reading policy is shown) and parses it back; the state object is never read
+otherwise. A grounding target is followed on the view, as the paper's grounding policy follows its
+target mask between frames: by the player's own moves (a move goes through when the cell ahead shows a
+walkable symbol) and, for a creature, by the nearest creature of its kind next to where it was.
 """
 
 from __future__ import annotations
