@@ -45,6 +45,7 @@ FOLDERS_OUT = [
     ["data", "label", "--data", "d"],
     ["eval-model", "--model", "m"],
     ["grpo"],
+    ["executors", "train", "--data", "d"],
 ]
 
 

@@ -13,6 +13,7 @@ MAY_IMPORT = {
     "envs": set(),
     "actions": {"envs"},
     "tasks": {"envs"},
+    "executors": {"envs", "actions"},
 }
 # A sub-package's cli.py registers its commands: an entry point that only crossagent.cli imports, so it
 # sits above every layer (`mc build-dataset` runs data/'s builders).

@@ -13,14 +13,14 @@ from crossagent.data import cli as data_cli
 from crossagent.folder_lock import FolderBusy
 from crossagent.models import serve
 from crossagent.tasks import cli as tasks_cli
-from crossagent.train import grpo_cli
+from crossagent.train import executors_cli, grpo_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossagent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (demo, tasks_cli, bench_cli, level_table, data_cli, model_eval, grpo_cli, comparison, serve,
-                   minecraft_cli):
+    for module in (demo, tasks_cli, bench_cli, level_table, data_cli, model_eval, grpo_cli, executors_cli, comparison,
+                   serve, minecraft_cli):
         module.register(commands)
     return parser
 

@@ -150,3 +150,18 @@ def test_both_prompt_styles_evaluate_and_a_change_of_style_is_evaluated_again(ti
     assert asked and all(messages[0]["role"] == "system" for messages in asked)
     with pytest.raises(ValueError, match="prompt style"):
         ModelEvaluation(tiny, "tiny", prompt_style="short")
+
+
+def test_learned_executors_run_the_fast_mode_and_key_the_stored_episodes(tiny, tmp_path, capsys):
+    from crossagent.executors.checkpoint import save_policy
+    from crossagent.executors.registry import LEARNED_LEVELS, Executors
+    from tests.executors.conftest import small_policy
+
+    for level in LEARNED_LEVELS:
+        save_policy(small_policy(level), tmp_path / "executors" / level)
+    scripted = ModelEvaluation(tiny, "tiny", modes=("fast",), trials=1, sampling=SAMPLED)
+    learned = replace(scripted, executors=Executors("learned", tmp_path / "executors"))
+    assert "executors" not in scripted.agent_settings("fast", "c")  # stores from before stay valid
+    assert set(learned.agent_settings("fast", "c")["executors"]) == set(LEARNED_LEVELS)
+    speeds = evaluate(learned, tasks(2), tmp_path / "eval")
+    assert speeds["fast"].episodes == 2

@@ -23,10 +23,11 @@ from typing import Protocol
 
 from crossagent.actions.chain import Reply, parse_reply
 from crossagent.actions.executor import Executor, Stop, with_budget
-from crossagent.actions.levels import MODULE_OF, UPPER_LEVELS
+from crossagent.actions.levels import UPPER_LEVELS
 from crossagent.agents.base import Decision, ReplyDecision
 from crossagent.envs.crafter_env import ACTION_NAMES, Observation
 from crossagent.envs.privileged_state import PrivilegedState
+from crossagent.executors.registry import SCRIPTED, Executors
 from crossagent.models.reply_request import ReplyRequest, Sample
 from crossagent.tasks.task import Task
 
@@ -61,13 +62,13 @@ def chosen_level(reply: Reply, mode: str) -> str | None:
 
 
 class LevelAgent:
-    """Executors plan paths on the true state, so this agent receives it; only an oracle policy
-    is handed it in turn."""
+    """Scripted executors plan paths on the true state, so this agent receives it; only an oracle policy
+    is handed it in turn. Learned executors (`executors`) read only the text view rendered from it."""
 
     uses_privileged_state = True
 
     def __init__(self, policy: ReplyPolicy, mode: str = "dynamic", requery_every: int | None = None,
-                 max_steps_per_call: int = 200, image_size: int = 64):
+                 max_steps_per_call: int = 200, image_size: int = 64, executors: Executors = SCRIPTED):
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
         self.policy = policy
@@ -75,6 +76,7 @@ class LevelAgent:
         self.requery_every = requery_every
         self.max_steps_per_call = max_steps_per_call
         self.image_size = image_size
+        self.executors = executors
         self.name = f"{policy.name}@{mode}"
         self.needs_image = getattr(policy, "needs_image", False)
         self.needs_text = getattr(policy, "needs_text", False)
@@ -139,7 +141,7 @@ class LevelAgent:
             self._executor = None
             return
         action = self._reply.action(self._level)
-        self._executor = with_budget(MODULE_OF[self._level].execute(action, state, self.image_size),
+        self._executor = with_budget(self.executors.execute_fn(self._level)(action, state, self.image_size),
                                      self.max_steps_per_call)
 
     def _finish_call(self, stop: Stop) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from crossagent.agents.base import Agent
 from crossagent.agents.random_agent import RandomAgent
+from crossagent.executors.registry import SCRIPTED, Executors
 
 
 def _expert() -> Agent:
@@ -20,11 +21,11 @@ AGENTS: dict[str, Callable[[], Agent]] = {
 }
 
 
-def _oracle(level: str) -> Agent:
+def _oracle(level: str, executors: Executors) -> Agent:
     from crossagent.agents.level_agent import LevelAgent
     from crossagent.agents.oracle import OraclePolicy
 
-    return LevelAgent(OraclePolicy(level), mode="dynamic")
+    return LevelAgent(OraclePolicy(level), mode="dynamic", executors=executors)
 
 
 def require_known_agent(name: str) -> None:
@@ -38,7 +39,12 @@ def require_known_agent(name: str) -> None:
     raise ValueError(f"unknown agent {name!r} (known: {', '.join(known)})")
 
 
-def make_agent(name: str) -> Agent:
+def make_agent(name: str, executors: Executors = SCRIPTED) -> Agent:
+    """`executors` run an oracle's replies; the other agents run no executor."""
     require_known_agent(name)
     kind, _, level = name.partition(":")
-    return _oracle(level) if kind == "oracle" else AGENTS[name]()
+    if kind == "oracle":
+        return _oracle(level, executors)
+    if executors.learned:
+        raise ValueError(f"agent {name!r} runs no executors; --executors {executors.kind} is for oracle:LEVEL agents")
+    return AGENTS[name]()

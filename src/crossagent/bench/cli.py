@@ -15,6 +15,7 @@ from crossagent.bench.replay import replay
 from crossagent.bench.report import format_table, summary_json, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.bench.runner import run_benchmark
+from crossagent.executors.registry import DEFAULT_CHECKPOINTS, KINDS, Executors
 from crossagent.tasks.suite import load_suite
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
@@ -32,6 +33,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="worker processes (default: all CPUs)")
     bench.add_argument("--out", required=True, type=output_dir, help=f"results directory (holds {RESULTS_FILE})")
     bench.add_argument("--retry-errors", action="store_true", help="run again the stored episodes that raised")
+    bench.add_argument("--executors", choices=KINDS, default="scripted",
+                       help="what runs an oracle's upper-level replies (learned: stored as AGENT+learned)")
+    bench.add_argument("--executors-dir", type=Path, default=DEFAULT_CHECKPOINTS,
+                       help=f"learned executors' checkpoints, one folder per level (default: {DEFAULT_CHECKPOINTS})")
     bench.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
     bench.set_defaults(run=run_bench)
 
@@ -68,9 +73,10 @@ def run_bench(args: argparse.Namespace) -> int:
     tasks = suite.select(args.suite)
     if not tasks:
         raise ValueError(f"--suite {args.suite!r} selects no task of suite {suite.name!r}")
+    executors = Executors(args.executors, args.executors_dir)
     try:
         run = run_benchmark(args.agent, tasks, args.trials, args.workers, args.out / RESULTS_FILE, suite.name,
-                            mini_ids=suite.mini_ids, retry_errors=args.retry_errors)
+                            mini_ids=suite.mini_ids, retry_errors=args.retry_errors, executors=executors)
     except KeyboardInterrupt:
         print(f"interrupted: finished episodes are stored in {args.out / RESULTS_FILE}; "
               "rerun the same command to resume", file=sys.stderr)
@@ -78,7 +84,7 @@ def run_bench(args: argparse.Namespace) -> int:
     planned = {(task.id, trial) for task in tasks for trial in range(args.trials)}
     with ResultsStore(args.out / RESULTS_FILE) as store:
         summaries = summaries_from_store(store, {suite.name}, planned)
-        raised = sorted((row for row in store.episodes(args.agent, suite.name)
+        raised = sorted((row for row in store.episodes(executors.agent_name(args.agent), suite.name)
                          if row.error is not None and (row.task_id, row.trial) in planned),
                         key=lambda row: (row.task_id, row.trial))
     paths = write_report(summaries, args.out)

@@ -2,6 +2,8 @@
 
 Each oracle expresses the expert's plan in one level only, so its success rate is that
 level's executor ceiling per category; steps per call is the level's temporal abstraction.
+`--executors scripted,learned` adds a row per upper level run by the learned executors
+(`crossagent executors train`), side by side with the scripted ceiling.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from crossagent.bench.metrics import Summary, summaries_from_store
 from crossagent.bench.report import asr_cell, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.bench.runner import run_benchmark
+from crossagent.executors.registry import DEFAULT_CHECKPOINTS, KINDS, LEARNED_LEVELS, Executors
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES
 
@@ -28,16 +31,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     table.add_argument("--trials", type=positive_int, default=3)
     table.add_argument("--workers", type=positive_int, default=2)
     table.add_argument("--out", type=output_dir, default=Path("runs/oracle"))
+    table.add_argument("--executors", type=executor_kinds, default=("scripted",),
+                       help=f"comma-separated, a row per level for each: {', '.join(KINDS)} (default: scripted)")
+    table.add_argument("--executors-dir", type=Path, default=DEFAULT_CHECKPOINTS,
+                       help=f"learned executors' checkpoints, one folder per level (default: {DEFAULT_CHECKPOINTS})")
     table.set_defaults(run=run_level_table)
+
+
+def executor_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(kind.strip() for kind in text.split(",") if kind.strip())
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"not executors: {text!r} (known: {', '.join(KINDS)})")
+    return kinds
 
 
 def run_level_table(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite_file)
     tasks = suite.select(args.suite)
-    agents = [f"oracle:{level}" for level in reversed(LEVELS)]
-    for agent in agents:
+    runs = [(f"oracle:{level}", Executors(kind, args.executors_dir)) for level in reversed(LEVELS)
+            for kind in args.executors if kind == "scripted" or level in LEARNED_LEVELS]
+    agents = [executors.agent_name(agent) for agent, executors in runs]
+    for agent, executors in runs:
         run_benchmark(agent, tasks, args.trials, args.workers, args.out / RESULTS_FILE, suite.name,
-                      mini_ids=suite.mini_ids)
+                      mini_ids=suite.mini_ids, executors=executors)
     planned = {(task.id, trial) for task in tasks for trial in range(args.trials)}
     with ResultsStore(args.out / RESULTS_FILE) as store:
         summaries = [s for s in summaries_from_store(store, {suite.name}, planned) if s.agent in agents]
@@ -54,7 +71,7 @@ def level_table(summaries: list[Summary]) -> str:
     header = ["Level", *(f"{c} ASR %" for c in CATEGORIES), "overall ASR %", "steps/call", "invalid %"]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     for summary in summaries:
-        cells = [summary.agent.removeprefix("oracle:")]
+        cells = [summary.agent.removeprefix("oracle:").replace("+", " + ")]
         cells.extend(asr_cell(metrics) for metrics in [*(summary.category(c) for c in CATEGORIES), summary.overall])
         overall = summary.overall
         cells.append("-" if overall.steps_per_call is None else f"{overall.steps_per_call:.2f}")

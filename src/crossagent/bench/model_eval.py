@@ -24,6 +24,7 @@ from crossagent.bench.episode_loop import Finished, LoopStats, run_episodes
 from crossagent.bench.metrics import Summary, summaries_from_store
 from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
+from crossagent.executors.registry import DEFAULT_CHECKPOINTS, KINDS, LEARNED_LEVELS, SCRIPTED, Executors
 from crossagent.fingerprint import directory_hash
 from crossagent.folder_lock import writes_folder
 from crossagent.models.generation import GenerationSettings
@@ -66,6 +67,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="as GRPO's default, so its replies are not cut")
     parser.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=True,
                         help="hold every reply to the output format's grammar, so it always parses (default: on)")
+    parser.add_argument("--executors", choices=KINDS, default="scripted",
+                        help="what runs the upper levels' replies in fast and dynamic modes (default: scripted)")
+    parser.add_argument("--executors-dir", type=Path, default=DEFAULT_CHECKPOINTS,
+                        help=f"learned executors' checkpoints, one folder per level (default: {DEFAULT_CHECKPOINTS})")
     parser.add_argument("--out", type=output_dir, required=True)
     add_threads_option(parser)
     parser.set_defaults(run=run_eval_model)
@@ -92,6 +97,7 @@ class ModelEvaluation:
     prompt_style: str = "full"  # models.prompts.PROMPT_STYLES, as in the model's training data
     slots: int = 16  # episodes side by side (the generate batch); changes the speed, never the episodes
     constrained: bool = True  # replies held to the output format's grammar (models.output_grammar)
+    executors: Executors = SCRIPTED  # what runs the upper levels' replies (executors.registry)
 
     def __post_init__(self) -> None:
         for mode in self.modes:
@@ -106,6 +112,10 @@ class ModelEvaluation:
         settings = asdict(self)
         for speed_only in ("model", "name", "modes", "trials", "slots"):
             settings.pop(speed_only)
+        settings.pop("executors")  # learned ones are keyed by content; scripted adds nothing (older stores stay valid)
+        if self.executors.learned:
+            settings["executors"] = {level: directory_hash(Path(self.executors.checkpoints) / level)
+                                     for level in LEARNED_LEVELS}
         return {"checkpoint": checkpoint_hash, "mode": mode, **settings}
 
 
@@ -131,8 +141,8 @@ def evaluate_model(evaluation: ModelEvaluation, tasks, suite_name: str, mini_ids
                 policy = ModelPolicy(evaluation.output_format, evaluation.history, use_image, use_text,
                                      name=evaluation.name, seed=evaluation.sampling.seed or 0,
                                      prompt_style=evaluation.prompt_style, final_level=SLOW_MODE_LEVEL.get(mode))
-                agent = LevelAgent(policy, mode=mode,
-                                   requery_every=None if mode == "slow" else evaluation.requery_every)
+                agent = LevelAgent(policy, mode=mode, requery_every=None if mode == "slow" else evaluation.requery_every,
+                                   executors=evaluation.executors)
                 return Episode(make_env(agent, agent.image_size), agent, task, trial)
 
             def keep(finished: Finished, agent_name: str = agent_name) -> None:
@@ -148,14 +158,17 @@ def run_eval_model(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite_file)
     tasks = heldout_tasks(suite) if args.suite == HELDOUT else suite.select(args.suite)
     model = Path(args.model)
+    executors = Executors(args.executors, args.executors_dir)
+    for level in LEARNED_LEVELS:
+        executors.execute_fn(level)  # a missing checkpoint fails here, before any episode
     # A GRPO checkpoint's weights sit in checkpoint-N/model: name the results after the checkpoint.
-    name = args.name or (model.parent.name if model.name == "model" else model.name)
+    name = args.name or executors.agent_name(model.parent.name if model.name == "model" else model.name)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     sampling = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
                                   temperature=args.temperature or 1.0, seed=0 if args.temperature > 0 else None)
     evaluation = ModelEvaluation(args.model, name, args.format, tuple(modes), args.trials, args.history, args.observe,
                                  args.requery_every, sampling, prompt_style=args.prompt_style, slots=args.slots,
-                                 constrained=args.constrained)
+                                 constrained=args.constrained, executors=executors)
     speeds = evaluate_model(evaluation, tasks, suite.name, suite.mini_ids, args.out)
     summaries = model_summaries(args.out, suite.name, {(t.id, trial) for t in tasks for trial in range(args.trials)})
     write_report(summaries, args.out)

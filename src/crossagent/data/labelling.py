@@ -45,7 +45,7 @@ def motion_labels(steps: Steps) -> list[motion.Motion]:
 
 def grounding_labels(steps: Steps, image_size: int) -> list[grounding.Grounding]:
     labels = []
-    for now, then in zip(steps, _next_where(steps, is_interaction)):
+    for now, then in zip(steps, next_where(steps, is_interaction)):
         target = _target(now, then) if then is not None else None
         point = point_of_cell(now.position, target[1], image_size) if target else None
         if point is not None:
@@ -57,7 +57,7 @@ def grounding_labels(steps: Steps, image_size: int) -> list[grounding.Grounding]
 
 def skill_labels(steps: Steps) -> list[skill.Skill]:
     labels = []
-    for then in _next_where(steps, lambda step: bool(step.events)):
+    for then in next_where(steps, lambda step: bool(step.events)):
         # As the skill oracle: the first event of that step that names a skill, else explore.
         known = [s for s in (sentence_of_event(e) for e in then.events) if s] if then is not None else []
         labels.append(skill.Skill(known[0] if known else "explore"))
@@ -77,7 +77,7 @@ def is_interaction(step: StepRecord) -> bool:
     return step.action in INTERACTIONS
 
 
-def _next_where(steps: Steps, holds) -> list[StepRecord | None]:
+def next_where(steps: Steps, holds) -> list[StepRecord | None]:
     """Per step, the first step at or after it for which `holds` is true (None if none)."""
     found: list[StepRecord | None] = [None] * len(steps)
     upcoming = None

@@ -78,7 +78,7 @@ class LossProgressCallback(TrainerCallback):
             self.bar = None
 
 
-def plot_curve(csv_path: Path, png_path: Path, key: str = "loss") -> None:
+def plot_curve(csv_path: Path, png_path: Path, key: str = "loss", title: str = "SFT") -> None:
     with csv_path.open() as file:
         rows = [row for row in csv.DictReader(file) if row.get(key)]
     steps = [int(row["step"]) for row in rows]
@@ -87,7 +87,7 @@ def plot_curve(csv_path: Path, png_path: Path, key: str = "loss") -> None:
     axis.plot(steps, values)
     axis.set_xlabel("optimizer step")
     axis.set_ylabel(key)
-    axis.set_title(f"SFT {key}")
+    axis.set_title(f"{title} {key}")
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(png_path, dpi=120)

@@ -1,0 +1,64 @@
+"""Which executor runs each level: the scripted ones (actions.<level>.execute, planning on the true
+state) or learned ones (executors.learned, reading only the view), chosen by one setting.
+
+This is the one place that maps a level to its executor; LevelAgent asks it for every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from crossagent.actions.executor import Executor
+from crossagent.actions.levels import MODULE_OF, UPPER_LEVELS
+from crossagent.envs.privileged_state import PrivilegedState
+
+KINDS = ("scripted", "learned")
+LEARNED_LEVELS = UPPER_LEVELS  # raw runs as is: nothing to learn
+DEFAULT_CHECKPOINTS = Path("runs/executors")
+ExecuteFn = Callable[[Any, PrivilegedState, int], Executor]
+
+
+@dataclass(frozen=True)
+class Executors:
+    """`kind` scripted or learned; a learned set reads one checkpoint folder per level under `checkpoints`
+    (`checkpoints/motion`, ...), as `crossagent executors train` writes them."""
+
+    kind: str = "scripted"
+    checkpoints: Path = DEFAULT_CHECKPOINTS
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown executors {self.kind!r} (known: {', '.join(KINDS)})")
+
+    @property
+    def learned(self) -> bool:
+        return self.kind == "learned"
+
+    def execute_fn(self, level: str) -> ExecuteFn:
+        if not self.learned or level not in LEARNED_LEVELS:
+            return MODULE_OF[level].execute
+        return _learned(Path(self.checkpoints).resolve() / level, level).execute
+
+    def agent_name(self, agent: str) -> str:
+        """The name episodes are stored under: `oracle:motion` scripted, `oracle:motion+learned` learned."""
+        return f"{agent}+{self.kind}" if self.learned else agent
+
+
+SCRIPTED = Executors()
+
+
+@lru_cache(maxsize=None)
+def _learned(folder: Path, level: str):
+    """One loaded policy per folder and process (workers load it once)."""
+    import torch
+
+    from crossagent.executors.checkpoint import load_policy
+    from crossagent.executors.learned import LearnedExecutor
+
+    # One small forward per step gains nothing from threads (as models/threads.py's default), and workers share cores.
+    torch.set_num_threads(1)
+    return LearnedExecutor(load_policy(folder, level))
