@@ -84,6 +84,11 @@ def grammar_compiler(tokenizer: PreTrainedTokenizerFast, vocab_size: int) -> Gra
     return GrammarCompiler(tokenizer, vocab_size)
 
 
+def unpack_allowed(packed: np.ndarray, vocab_size: int) -> np.ndarray:
+    """llguidance's packed bitmask(s) (little bit order, along the last axis) as booleans per token id."""
+    return np.unpackbits(packed, axis=-1, bitorder="little")[..., :vocab_size].astype(bool)
+
+
 class GrammarConstraint(LogitsProcessor):
     """Masks each row's logits to what its matcher allows next, until the row writes `end_token`; rows
     without a matcher are left as they are. `generate` calls it once per new token of every row."""
@@ -103,10 +108,10 @@ class GrammarConstraint(LogitsProcessor):
             return scores
         blocked = torch.zeros(scores.shape, dtype=torch.bool)
         for row in live:
-            bits = np.unpackbits(np.frombuffer(self.matchers[row].compute_bitmask(), dtype=np.uint8),
-                                 bitorder="little")[:scores.shape[-1]]
+            allowed = unpack_allowed(np.frombuffer(self.matchers[row].compute_bitmask(), dtype=np.uint8),
+                                     scores.shape[-1])
             blocked[row] = True
-            blocked[row, :len(bits)] = torch.from_numpy(bits == 0)
+            blocked[row, :len(allowed)] = torch.from_numpy(~allowed)
         return scores.masked_fill(blocked.to(scores.device), float("-inf"))
 
     def _read_newest_tokens(self, tokens: list[int]) -> None:

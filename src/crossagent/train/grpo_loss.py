@@ -14,7 +14,7 @@ import torch
 from trl.trainer.utils import selective_log_softmax
 
 from crossagent.agents.model_policy import SampledTurn
-from crossagent.models.constrained_decoding import grammar_compiler
+from crossagent.models.constrained_decoding import grammar_compiler, unpack_allowed
 from crossagent.models.samplers import format_grammar
 
 
@@ -152,8 +152,7 @@ def _held_to_grammar(logits: torch.Tensor, allowed: list[np.ndarray | None]) -> 
     keep = torch.ones(logits.shape, dtype=torch.bool)
     for row, masks in enumerate(allowed):
         if masks is not None:
-            bits = np.unpackbits(masks, axis=1, bitorder="little")[:, :logits.shape[-1]]
-            keep[row, :len(masks)] = torch.from_numpy(bits.astype(bool))
+            keep[row, :len(masks)] = torch.from_numpy(unpack_allowed(masks, logits.shape[-1]))
     return logits.masked_fill(~keep.to(logits.device), torch.finfo(logits.dtype).min)
 
 
