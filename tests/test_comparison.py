@@ -45,7 +45,7 @@ def test_every_row_gets_its_numbers_and_the_figure(compared):
     assert set(facts["sft"]) == {"raw", "mix"} and facts["grpo"]["iterations"] == 1 and facts["grpo"]["turns"] > 0
     with ResultsStore(settings.out / RESULTS_FILE) as store:
         for row in rows:
-            assert len(store.done_keys(row.agent, load_suite().name)) == len(EVAL_TASKS) * 2
+            assert len(store.done_keys(row.agent(), load_suite().name)) == len(EVAL_TASKS) * 2
 
 
 def test_a_rerun_resumes_every_stage(compared):
@@ -62,3 +62,25 @@ def test_a_run_folder_built_with_other_settings_is_refused(compared):
     settings, rows, _ = compared
     with pytest.raises(StageMismatch, match=r"sft.max_steps: 2 -> 3"):
         run_comparison(replace(settings, sft_steps=3), rows)
+
+
+def test_learned_executors_add_rows_beside_the_scripted_ones(compared, tmp_path):
+    from crossagent.executors.checkpoint import save_policy
+    from crossagent.executors.registry import LEARNED_LEVELS, Executors
+    from tests.executors.conftest import small_policy
+
+    settings, rows, _ = compared
+    for level in LEARNED_LEVELS:
+        save_policy(small_policy(level), tmp_path / level)
+    learned = replace(settings, executors="learned", executors_dir=tmp_path)
+    text = run_comparison(learned, rows).read_text()
+    labels = [line.split(" | ")[0].removeprefix("| ") for line in text.split("## Steps")[0].splitlines()
+              if line.startswith("| ") and not line.startswith("| row")]
+    # raw-only runs in slow mode (raw actions, no executor): one row; the GRPO row runs in dynamic mode: two.
+    assert labels[:3] == ["raw-only", "all-in-one SFT + GRPO", "all-in-one SFT + GRPO + learned executors"]
+    with ResultsStore(settings.out / RESULTS_FILE) as store:
+        agent = ROWS[-1].agent(Executors("learned", tmp_path))
+        assert agent == "all-in-one SFT + GRPO+learned@dynamic"
+        assert len(store.done_keys(agent, load_suite().name)) == len(EVAL_TASKS) * 2
+    facts = json.loads((settings.out / "comparison.json").read_text())
+    assert {ROWS[0].agent(), ROWS[-1].agent(), agent} <= set(facts["speed"])  # the scripted rows keep their speed

@@ -31,6 +31,7 @@ from crossagent.bench.report import asr_cell, markdown_table, number, percent
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
+from crossagent.executors.registry import DEFAULT_CHECKPOINTS, LEARNED_LEVELS, SCRIPTED, Executors
 from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS, check_prompt_style
 from crossagent.models.threads import DEFAULT_THREADS, use_threads
 from crossagent.pipeline import (Pipeline, Stage, benchmark_stage, evaluation_stage, grpo_stage, label_stage,
@@ -55,9 +56,13 @@ class Row:
     mode: str  # inference mode (agents.level_agent.MODES)
     grpo: bool = False  # GRPO after SFT
 
-    @property
-    def agent(self) -> str:
-        return stored_name(self.name, self.mode)
+    def agent(self, executors: Executors = SCRIPTED) -> str:
+        """The name its episodes are stored under; a row that runs executors is named after them."""
+        return stored_name(self.evaluated_with(executors).agent_name(self.name), self.mode)
+
+    def evaluated_with(self, executors: Executors) -> Executors:
+        """Slow mode executes raw actions only: its episodes do not depend on the executors."""
+        return SCRIPTED if self.mode == "slow" else executors
 
 
 ROWS = (
@@ -75,16 +80,20 @@ ROWS = (
 @dataclass
 class ComparisonSettings:
     out: Path = Path("runs/compare")  # the run folder
-    per_category: int = 10  # training tasks per category
-    record_trials: int = 3  # expert episodes per training task
-    heldout_per_category: int = 10  # held-out tasks per category besides the mini set (0: none; -1: all of them)
+    per_category: int | None = None  # training tasks per category (default: every training task)
+    record_trials: int = 2  # expert episodes per training task
+    heldout_per_category: int = -1  # held-out tasks per category besides the mini set (0: none; -1: all of them)
     trials: int = 2  # evaluation trials per held-out task
-    history: int = 1  # turns of history in prompts
-    observe: str = "both"  # what the models read: image, text (the text view) or both
+    # The model recipe is the demo's (crossagent.demo.DemoSettings): the README's model, one row of this table.
+    history: int = 0  # turns of history in prompts
+    observe: str = "text"  # what the models read: image, text (the text view) or both
     prompt_style: str = "compact"  # compact (the format's tag; for the tiny model) or full (the system prompt)
-    sft_steps: int = 300  # SFT optimizer steps of every row (the same budget)
-    batch_size: int = 8  # SFT examples per step
+    sft_steps: int = 3000  # SFT optimizer steps of every row (the same budget)
+    batch_size: int = 16  # SFT examples per step
     learning_rate: float = 2e-3  # SFT learning rate
+    bf16: bool = True  # SFT under bf16 autocast with eager attention (faster on a CPU: sft_speed.md)
+    executors: str = "scripted"  # what runs the fast and dynamic rows' upper levels: scripted or learned
+    executors_dir: Path = DEFAULT_CHECKPOINTS  # learned executors' checkpoints (crossagent executors train)
     grpo_updates: int = 8  # GRPO iterations of the GRPO row
     grpo_group_size: int = 4  # GRPO episodes per task from one start
     grpo_tasks_per_batch: int = 6  # GRPO tasks per iteration
@@ -130,6 +139,10 @@ def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Ro
 def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, ...] | list[Row]) -> Path:
     out, suite = settings.out, load_suite()
     use_image, use_text = OBSERVES[settings.observe]
+    executors = Executors(settings.executors, settings.executors_dir)
+    if any(row.evaluated_with(executors).learned for row in rows):
+        for level in LEARNED_LEVELS:
+            executors.execute_fn(level)  # a missing checkpoint fails here, before any training
     train = train_tasks(suite, settings.per_category)
     recording = record_stage(out, train, settings.record_trials, settings.workers)
     labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
@@ -145,7 +158,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
     sfts = {dataset: sft_stage(f"SFT {dataset}", out / "model" / dataset, model, labels.folder / dataset, labels,
                                SFTSettings(model="", dataset="", output_dir="", max_steps=settings.sft_steps,
                                            batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-                                           save_steps=100, logging_steps=10, seed=settings.seed,
+                                           save_steps=250, logging_steps=10, seed=settings.seed,
+                                           bf16=settings.bf16, attention="eager" if settings.bf16 else "sdpa",
                                            progress=settings.workers == 1))
             for dataset in dict.fromkeys(row.dataset for row in rows)}
     grpo_run = grpo_stage("GRPO", out / "model" / "grpo", sfts[MIX], grpo.GRPOConfig(
@@ -156,17 +170,18 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
         max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16, gradient_accumulation_steps=4,
         checkpoint_every=2, seed=settings.seed, constrained=settings.constrained), train) \
         if MIX in sfts else None
-    evaluations = {row.name: ModelEvaluation("", row.name, row.output_format, (row.mode,), settings.trials,
-                                             settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
-                                             prompt_style=settings.prompt_style, slots=settings.slots,
-                                             constrained=settings.constrained)
+    evaluations = {row.name: ModelEvaluation("", row.evaluated_with(executors).agent_name(row.name), row.output_format,
+                                             (row.mode,), settings.trials, settings.history, settings.observe,
+                                             settings.requery_every, EVAL_SAMPLING, prompt_style=settings.prompt_style,
+                                             slots=settings.slots, constrained=settings.constrained,
+                                             executors=row.evaluated_with(executors))
                    for row in rows}
 
     def ready(done: Stage, result: dict) -> list[Stage]:
         """What can run once `done` has: the rows' evaluations of its model, GRPO after the mix's SFT."""
         trained = [row for row in rows if (row.grpo and done is grpo_run) or
                    (not row.grpo and done is sfts.get(row.dataset))]
-        found = [evaluation_stage(f"evaluate {row.name}", out, done.folder / "final", done, evaluations[row.name],
+        found = [evaluation_stage(f"evaluate {evaluations[row.name].name}", out, done.folder / "final", done, evaluations[row.name],
                                   tasks, suite) for row in trained]
         if done is sfts.get(MIX) and any(row.grpo for row in rows):
             found.append(grpo_run)
@@ -176,42 +191,56 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
     facts["sft"] = {dataset: results[stage.name] for dataset, stage in sfts.items()}
     if grpo_run is not None and grpo_run.name in results:
         facts["grpo"] = results[grpo_run.name]
+    facts_file = out / "comparison.json"
+    if facts_file.exists():  # rows evaluated by earlier runs (other --rows or --executors) keep their speed
+        facts["speed"] = json.loads(facts_file.read_text()).get("speed", {})
     for row in rows:
-        speed = results[f"evaluate {row.name}"][row.mode]
-        facts["speed"][row.name] = {"episodes": speed["episodes"], "env_steps": speed["env_steps"],
-                                    "seconds": round(speed["seconds"], 1),
-                                    "steps_per_second": speed["steps_per_second"]}
+        speed = results[f"evaluate {evaluations[row.name].name}"][row.mode]
+        facts["speed"][row.agent(executors)] = {"episodes": speed["episodes"], "env_steps": speed["env_steps"],
+                                                "seconds": round(speed["seconds"], 1),
+                                                "steps_per_second": speed["steps_per_second"]}
     facts["timings_s"] = pipeline.facts.get("seconds", {})
-    (out / "comparison.json").write_text(json.dumps(facts, indent=1, default=str) + "\n")
+    facts_file.write_text(json.dumps(facts, indent=1, default=str) + "\n")
 
     keys = {(task.id, trial) for task in tasks for trial in range(settings.trials)}
     mini_keys = {key for key in keys if key[0] in suite.mini_ids}
-    agents = [*(row.agent for row in ROWS), *REFERENCES]  # also rows from earlier --rows runs
+    variants = _stored_variants(ROWS, executors)  # also rows from earlier --rows or --executors runs
     with ResultsStore(out / RESULTS_FILE) as store:
         heldout = _by_agent(summaries_from_store(store, {suite.name}, keys))
         mini = _by_agent(summaries_from_store(store, {suite.name}, mini_keys))
-    plot_level_shares([heldout[agent] for agent in agents if agent in heldout and agent not in REFERENCES],
+    plot_level_shares([heldout[agent] for _, _, agent in variants if agent in heldout],
                       out / LEVEL_SHARES_PNG, grpo_log=out / "model" / "grpo" / LEVEL_CSV)
     path = out / RESULTS_MD
-    path.write_text(results_markdown(ROWS, settings, heldout, mini, facts, len(tasks)))
+    path.write_text(results_markdown(variants, settings, heldout, mini, facts, len(tasks)))
     return path
 
 
-def results_markdown(rows, settings: ComparisonSettings, heldout: dict[str, Summary], mini: dict[str, Summary],
-                     facts: dict, task_count: int) -> str:
+def _stored_variants(rows, executors: Executors) -> list[tuple[str, Row, str]]:
+    """(label, row, stored agent) of every row with scripted executors and, where they change its episodes,
+    with learned ones (from `executors`' checkpoints, or an earlier run's): a table shows those it has episodes of."""
+    learned = Executors("learned", executors.checkpoints)
+    variants = []
+    for row in rows:
+        variants.append((row.name, row, row.agent(SCRIPTED)))
+        if row.evaluated_with(learned).learned:
+            variants.append((f"{row.name} + learned executors", row, row.agent(learned)))
+    return variants
+
+
+def results_markdown(variants: list[tuple[str, Row, str]], settings: ComparisonSettings, heldout: dict[str, Summary],
+                     mini: dict[str, Summary], facts: dict, task_count: int) -> str:
     steps_row = ["row", "mode", "training", *(f"{c} steps" for c in CATEGORIES), "agent steps/s"]
     asr_row = ["row", *(f"{c} mini" for c in CATEGORIES), *(f"{c} held-out" for c in CATEGORIES),
                "overall held-out", "invalid %", "steps/call"]
     steps_lines, asr_lines = [], []
-    for row in rows:
-        agent = row.agent
+    for label, row, agent in variants:
         if agent not in heldout:
             continue
         h, m = heldout[agent], mini.get(agent)
-        speed = facts.get("speed", {}).get(row.name, {}).get("steps_per_second")
-        steps_lines.append([row.name, row.mode, _training(row, settings, facts),
+        speed = facts.get("speed", {}).get(agent, {}).get("steps_per_second")
+        steps_lines.append([label, row.mode, _training(row, settings, facts),
                             *(number(c.avg_steps_success) if c else "-" for c in _per_category(h)), number(speed)])
-        asr_lines.append([row.name, *(asr_cell(c) for c in _per_category(m)), *(asr_cell(c) for c in _per_category(h)),
+        asr_lines.append([label, *(asr_cell(c) for c in _per_category(m)), *(asr_cell(c) for c in _per_category(h)),
                           asr_cell(h.overall), percent(h.overall.invalid_rate), number(h.overall.steps_per_call)])
     for agent in REFERENCES:
         if agent in heldout:
