@@ -1,14 +1,16 @@
-"""`crossagent compare` on a toy budget: every stage runs, the tables and the figure are written,
+"""`crossagent compare` on a toy budget: every stage runs, the tables and the figures are written,
 and a re-run resumes instead of training or evaluating again."""
 
 import json
+import math
 from dataclasses import replace
 
 import pytest
 
 from crossagent import comparison
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
-from crossagent.comparison import LEVEL_SHARES_PNG, RESULTS_MD, ROWS, ComparisonSettings, run_comparison
+from crossagent.comparison import (GRPO_LEVEL_SHARES_PNG, GRPO_ROW, LEVEL_SHARES_PNG, MATCHED_ROW, RESULTS_MD, ROWS,
+                                   SFT_ROW, ComparisonSettings, across_seeds, run_comparison)
 from crossagent.pipeline import StageMismatch
 from crossagent.tasks.suite import load_suite
 
@@ -22,30 +24,49 @@ def compared(tmp_path_factory):
     # Two one-step tasks keep the evaluation to seconds; the held-out choice itself is tested in tests/tasks.
     patch.setattr(comparison, "heldout_tasks", lambda suite_, per_category: tuple(suite.task(i) for i in EVAL_TASKS))
     settings = ComparisonSettings(out=tmp_path_factory.mktemp("compare"), per_category=1, record_trials=1,
-                                  trials=2, sft_steps=2, batch_size=2, grpo_updates=1, grpo_group_size=2,
-                                  grpo_tasks_per_batch=1, grpo_max_episode_steps=4, slots=4, workers=1)
-    rows = [ROWS[0], ROWS[-1]]  # raw-only and all-in-one SFT + GRPO (which trains the mix's SFT first)
+                                  trials=2, sft_steps=2, batch_size=2, seeds=2, grpo_updates=1, grpo_group_size=2,
+                                  grpo_tasks_per_batch=1, grpo_sampling_rounds=1, grpo_max_episode_steps=4, slots=4,
+                                  workers=1)
+    rows = [ROWS[0], SFT_ROW, GRPO_ROW, MATCHED_ROW]  # one specialist, and the seeded rows
     path = run_comparison(settings, rows)
     yield settings, rows, path
     patch.undo()
 
 
-def test_every_row_gets_its_numbers_and_the_figure(compared):
+def _line(text: str, label: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+
+
+def test_every_row_and_seed_gets_its_numbers_and_the_figures(compared):
     settings, rows, path = compared
     text = path.read_text()
     assert path.name == RESULTS_MD
-    for row in rows:
-        line = next(line for line in text.splitlines() if line.startswith(f"| {row.name} |"))
+    success = text.split("## Across")[0]
+    for label in ("raw-only", "all-in-one SFT", "all-in-one SFT (seed 1)", "all-in-one SFT + GRPO (seed 1)",
+                  "all-in-one SFT, matched compute", "all-in-one SFT, matched compute (seed 1)"):
+        line = _line(success, label)
         assert line.count("±") == 3 and line.count(" - ") == 4  # embodied and craft held-out, overall; no mini task, no combat
-    assert "SFT 2x2 + GRPO 1 it." in text
-    expert = next(line for line in text.splitlines() if line.startswith("| (expert, reference) |"))
-    assert "100.0 ± 0.0" in expert  # the expert solves both easy tasks in both trials
-    assert (settings.out / LEVEL_SHARES_PNG).read_bytes()[:4] == b"\x89PNG"
     facts = json.loads((settings.out / "comparison.json").read_text())
-    assert set(facts["sft"]) == {"raw", "mix"} and facts["grpo"]["iterations"] == 1 and facts["grpo"]["turns"] > 0
+    trained = facts["trained"]
+    assert set(trained) == {"SFT raw", "SFT mix", "SFT mix (seed 1)", "GRPO", "GRPO (seed 1)", "SFT mix matched",
+                            "SFT mix matched (seed 1)"}
+    for label in ("", " (seed 1)"):
+        turns = trained[f"GRPO{label}"]["turns"]
+        assert turns > 0 and trained[f"SFT mix matched{label}"]["steps"] == math.ceil(turns / settings.batch_size)
+        assert f"SFT 2x2 + SFT {math.ceil(turns / 2)}x2" in _line(text.split("## Steps")[1],
+                                                                   f"all-in-one SFT, matched compute{label}")
+    seeds = _line(text.split("## Across training seeds")[1], "all-in-one SFT + GRPO")
+    assert seeds.startswith("| all-in-one SFT + GRPO | 2 |") and seeds.count("±") == 3 and seeds.count(" - ") == 1 and "[" in seeds
+    grpo = text.split("## GRPO against")[1].split("##")[0]
+    assert _line(grpo, "0").count("|") == 9 and _line(grpo, "1")
+    expert = _line(text, "(expert, reference)")
+    assert "100.0 ± 0.0" in expert  # the expert solves both easy tasks in both trials
+    for figure in (LEVEL_SHARES_PNG, GRPO_LEVEL_SHARES_PNG):
+        assert (settings.out / figure).read_bytes()[:4] == b"\x89PNG"
     with ResultsStore(settings.out / RESULTS_FILE) as store:
         for row in rows:
-            assert len(store.done_keys(row.agent(), load_suite().name)) == len(EVAL_TASKS) * 2
+            for seed_label in ("", " (seed 1)") if row.seeded else ("",):
+                assert len(store.done_keys(row.agent(seed_label=seed_label), load_suite().name)) == len(EVAL_TASKS) * 2
 
 
 def test_a_rerun_resumes_every_stage(compared):
@@ -54,8 +75,7 @@ def test_a_rerun_resumes_every_stage(compared):
     run_comparison(settings, rows)
     after = json.loads((settings.out / "comparison.json").read_text())
     assert after["speed"] == before["speed"]  # nothing was evaluated again
-    assert after["grpo"]["iterations"] == 1
-    assert after["timings_s"] == before["timings_s"] and after["sft"] == before["sft"]  # the first measurements
+    assert after["timings_s"] == before["timings_s"] and after["trained"] == before["trained"]  # the first measurements
 
 
 def test_a_run_folder_built_with_other_settings_is_refused(compared):
@@ -69,18 +89,27 @@ def test_learned_executors_add_rows_beside_the_scripted_ones(compared, tmp_path)
     from crossagent.executors.registry import LEARNED_LEVELS, Executors
     from tests.executors.conftest import small_policy
 
-    settings, rows, _ = compared
+    settings, _, _ = compared
     for level in LEARNED_LEVELS:
         save_policy(small_policy(level), tmp_path / level)
-    learned = replace(settings, executors="learned", executors_dir=tmp_path)
-    text = run_comparison(learned, rows).read_text()
-    labels = [line.split(" | ")[0].removeprefix("| ") for line in text.split("## Steps")[0].splitlines()
+    learned = replace(settings, executors="learned", executors_dir=tmp_path, seeds=1)
+    text = run_comparison(learned, [ROWS[0], SFT_ROW]).read_text()
+    labels = [line.split(" | ")[0].removeprefix("| ") for line in text.split("## Success")[1].split("##")[0].splitlines()
               if line.startswith("| ") and not line.startswith("| row")]
-    # raw-only runs in slow mode (raw actions, no executor): one row; the GRPO row runs in dynamic mode: two.
-    assert labels[:3] == ["raw-only", "all-in-one SFT + GRPO", "all-in-one SFT + GRPO + learned executors"]
+    # raw-only runs in slow mode (raw actions, no executor): one row; the all-in-one runs in dynamic mode: two.
+    assert labels[:3] == ["raw-only", "all-in-one SFT", "all-in-one SFT + learned executors"]
+    agent = SFT_ROW.agent(Executors("learned", tmp_path))
+    assert agent == "all-in-one SFT+learned@dynamic"
+    assert "SFT 2x2 + GRPO 1 it." in text  # an earlier run's GRPO model is still described
     with ResultsStore(settings.out / RESULTS_FILE) as store:
-        agent = ROWS[-1].agent(Executors("learned", tmp_path))
-        assert agent == "all-in-one SFT + GRPO+learned@dynamic"
         assert len(store.done_keys(agent, load_suite().name)) == len(EVAL_TASKS) * 2
     facts = json.loads((settings.out / "comparison.json").read_text())
-    assert {ROWS[0].agent(), ROWS[-1].agent(), agent} <= set(facts["speed"])  # the scripted rows keep their speed
+    assert {ROWS[0].agent(), GRPO_ROW.agent(), agent} <= set(facts["speed"])  # the scripted rows keep their speed
+
+
+def test_across_seeds_gives_the_t_interval():
+    mean, std, (low, high) = across_seeds([60.0, 70.0, 80.0])
+    assert (mean, std) == (70.0, 10.0)
+    half = 4.302653 * 10.0 / math.sqrt(3)  # t(0.975, 2 degrees of freedom)
+    assert low == pytest.approx(70.0 - half, abs=1e-4) and high == pytest.approx(70.0 + half, abs=1e-4)
+    assert across_seeds([55.0])[2] is None

@@ -6,21 +6,30 @@ its own dataset, and evaluated on held-out tasks in its inference mode:
 
     raw-only (D_a) | motion, grounding, skill hierarchical agents (D_A, fast mode)
     motion-CoA, grounding-CoA (D_CoA, slow mode) | all-in-one SFT (the mix, dynamic mode)
+    the all-in-one model prompted in each specialist's format (the seed paper's Table 4)
     all-in-one SFT + GRPO (CrossAgent: multi-turn GRPO from the all-in-one SFT model)
+    all-in-one SFT, matched compute (the all-in-one SFT continued for as many examples as GRPO trained on)
 
-The GRPO row spends its SFT budget plus the GRPO iterations; the table states each row's
-training compute. Stages run `workers` at a time as their inputs become ready (every SFT at
-once, GRPO once the mix's SFT is done, a row's evaluation once its model is). Results:
-out/results.md (tables), out/level_shares.png (levels contained and executed, per category),
-out/results.sqlite (every episode), out/comparison.json.
+The all-in-one, GRPO and matched rows are trained once per training seed (`--seeds`); the
+tables give every seed's row and, across seeds, mean ± std and a 95 % interval. Stages run
+`workers` at a time as their inputs become ready (every SFT at once, GRPO once its seed's
+SFT is done, the matched SFT once its GRPO is, a row's evaluation once its model is).
+Results: out/results.md (tables), out/level_shares.png (levels contained and executed, per
+category), out/grpo_level_shares.png (before and after GRPO), out/results.sqlite (every
+episode), out/comparison.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
+from scipy import stats
 
 from crossagent.agents.level_agent import REQUERY_EVERY
 from crossagent.arguments import output_dir
@@ -46,6 +55,7 @@ from crossagent.train.sft import SFTSettings
 REFERENCES = ("random", "expert")  # scripted agents on the same tasks and trials, to read the rows against
 RESULTS_MD = "results.md"
 LEVEL_SHARES_PNG = "level_shares.png"
+GRPO_LEVEL_SHARES_PNG = "grpo_level_shares.png"
 
 
 @dataclass(frozen=True)
@@ -54,11 +64,12 @@ class Row:
     dataset: str  # the labelled dataset it is SFT'd on (an output format, or the all-in-one mix)
     output_format: str  # the system prompt it is evaluated with
     mode: str  # inference mode (agents.level_agent.MODES)
-    grpo: bool = False  # GRPO after SFT
+    training: str = "sft"  # sft; grpo (GRPO after the mix's SFT); matched (the mix's SFT continued for GRPO's turns)
+    seeded: bool = False  # trained once per training seed (--seeds); else with the first seed only
 
-    def agent(self, executors: Executors = SCRIPTED) -> str:
+    def agent(self, executors: Executors = SCRIPTED, seed_label: str = "") -> str:
         """The name its episodes are stored under; a row that runs executors is named after them."""
-        return stored_name(self.evaluated_with(executors).agent_name(self.name), self.mode)
+        return stored_name(self.evaluated_with(executors).agent_name(self.name + seed_label), self.mode)
 
     def evaluated_with(self, executors: Executors) -> Executors:
         """Slow mode executes raw actions only: its episodes do not depend on the executors."""
@@ -72,9 +83,18 @@ ROWS = (
     Row("skill HA (fast)", "skill", "skill", "fast"),
     Row("motion-CoA (slow)", "motion_coa", "motion_coa", "slow"),
     Row("grounding-CoA (slow)", "grounding_coa", "grounding_coa", "slow"),
-    Row("all-in-one SFT", MIX, "mixed", "dynamic"),
-    Row("all-in-one SFT + GRPO", MIX, "mixed", "dynamic", grpo=True),
+    Row("all-in-one as raw-only", MIX, "raw", "slow"),
+    Row("all-in-one as motion HA", MIX, "motion", "fast"),
+    Row("all-in-one as grounding HA", MIX, "grounding", "fast"),
+    Row("all-in-one as skill HA", MIX, "skill", "fast"),
+    Row("all-in-one as motion-CoA", MIX, "motion_coa", "slow"),
+    Row("all-in-one as grounding-CoA", MIX, "grounding_coa", "slow"),
+    Row("all-in-one SFT", MIX, "mixed", "dynamic", seeded=True),
+    Row("all-in-one SFT + GRPO", MIX, "mixed", "dynamic", training="grpo", seeded=True),
+    Row("all-in-one SFT, matched compute", MIX, "mixed", "dynamic", training="matched", seeded=True),
 )
+GRPO_ROW, SFT_ROW, MATCHED_ROW = (next(row for row in ROWS if row.seeded and row.training == training)
+                                  for training in ("grpo", "sft", "matched"))
 
 
 @dataclass
@@ -92,19 +112,30 @@ class ComparisonSettings:
     batch_size: int = 16  # SFT examples per step
     learning_rate: float = 2e-3  # SFT learning rate
     bf16: bool = True  # SFT under bf16 autocast with eager attention (faster on a CPU: sft_speed.md)
-    executors: str = "scripted"  # what runs the fast and dynamic rows' upper levels: scripted or learned
-    executors_dir: Path = DEFAULT_CHECKPOINTS  # learned executors' checkpoints (crossagent executors train)
+    seeds: int = 1  # training seeds of the all-in-one, GRPO and matched rows: seed, seed + 1, ...
     grpo_updates: int = 8  # GRPO iterations of the GRPO row
     grpo_group_size: int = 4  # GRPO episodes per task from one start
-    grpo_tasks_per_batch: int = 6  # GRPO tasks per iteration
-    grpo_max_episode_steps: int = 100  # caps each GRPO episode
+    grpo_tasks_per_batch: int = 8  # GRPO groups trained on per iteration
+    grpo_dynamic_sampling: bool = True  # roll out more tasks until that many groups have differing returns
+    grpo_sampling_rounds: int = 3  # with dynamic sampling: at most this many batches of tasks per iteration
+    grpo_max_episode_steps: int = 150  # caps each GRPO episode
     grpo_learning_rate: float = 1e-4  # GRPO learning rate
+    grpo_call_cost: float = 0.0  # GRPO reward: subtracted per model call (a price on not delegating)
     slots: int = 30  # episodes evaluated side by side
     requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query the model after k executor steps
     constrained: bool = True  # evaluation and GRPO rollout replies held to the output format's grammar
+    executors: str = "scripted"  # what runs the fast and dynamic rows' upper levels: scripted or learned
+    executors_dir: Path = DEFAULT_CHECKPOINTS  # learned executors' checkpoints (crossagent executors train)
     workers: int = 2  # stages (SFT runs, evaluations) run side by side
     threads: int = DEFAULT_THREADS  # torch CPU threads per stage (benchmarks/results/thread_speed.md)
     seed: int = 0  # seeds labelling, SFT and GRPO
+
+    def training_seeds(self, row: Row) -> range:
+        return range(self.seed, self.seed + (self.seeds if row.seeded else 1))
+
+    def seed_label(self, seed: int) -> str:
+        """What a seed adds to row, stage and folder names: nothing for the first (older runs stay valid)."""
+        return "" if seed == self.seed else f" (seed {seed})"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -127,16 +158,18 @@ def run_comparison_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_comparison(settings: ComparisonSettings, rows: tuple[Row, ...] | list[Row] = ROWS) -> Path:
+def run_comparison(settings: ComparisonSettings, rows: Sequence[Row] = ROWS) -> Path:
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
+    if settings.seeds < 1:
+        raise ValueError(f"--seeds {settings.seeds}: at least 1")
     check_prompt_style(settings.prompt_style)
     use_threads(settings.threads)
     return run_pipeline(settings.out, settings.workers, lambda pipeline: _compare(pipeline, settings, rows),
                         settings.threads)
 
 
-def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, ...] | list[Row]) -> Path:
+def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Row]) -> Path:
     out, suite = settings.out, load_suite()
     use_image, use_text = OBSERVES[settings.observe]
     executors = Executors(settings.executors, settings.executors_dir)
@@ -155,93 +188,137 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: tuple[Row, 
     facts["examples"] = pipeline.run_all([recording, labels, model])[labels.name]["examples"]
     for agent in REFERENCES:
         pipeline.run(benchmark_stage(out, agent, tasks, settings.trials, suite, settings.workers))
-    sfts = {dataset: sft_stage(f"SFT {dataset}", out / "model" / dataset, model, labels.folder / dataset, labels,
-                               SFTSettings(model="", dataset="", output_dir="", max_steps=settings.sft_steps,
-                                           batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-                                           save_steps=250, logging_steps=10, seed=settings.seed,
-                                           bf16=settings.bf16, attention="eager" if settings.bf16 else "sdpa",
-                                           progress=settings.workers == 1))
-            for dataset in dict.fromkeys(row.dataset for row in rows)}
-    grpo_run = grpo_stage("GRPO", out / "model" / "grpo", sfts[MIX], grpo.GRPOConfig(
-        model="", output_dir="", updates=settings.grpo_updates, group_size=settings.grpo_group_size,
-        tasks_per_batch=settings.grpo_tasks_per_batch, max_episode_steps=settings.grpo_max_episode_steps,
-        history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
-        use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
-        max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16, gradient_accumulation_steps=4,
-        checkpoint_every=2, seed=settings.seed, constrained=settings.constrained), train) \
-        if MIX in sfts else None
-    evaluations = {row.name: ModelEvaluation("", row.evaluated_with(executors).agent_name(row.name), row.output_format,
-                                             (row.mode,), settings.trials, settings.history, settings.observe,
-                                             settings.requery_every, EVAL_SAMPLING, prompt_style=settings.prompt_style,
-                                             slots=settings.slots, constrained=settings.constrained,
-                                             executors=row.evaluated_with(executors))
-                   for row in rows}
+
+    def sft(dataset: str, seed: int, start: Stage = model, steps: int = settings.sft_steps, tag: str = "") -> Stage:
+        label = settings.seed_label(seed)
+        return sft_stage(f"SFT {dataset}{tag}{label}", out / "model" / _folder(f"{dataset}{tag}{label}"), start,
+                         labels.folder / dataset, labels,
+                         SFTSettings(model="", dataset="", output_dir="", max_steps=steps,
+                                     batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+                                     save_steps=250, logging_steps=10, seed=seed, bf16=settings.bf16,
+                                     attention="eager" if settings.bf16 else "sdpa", progress=settings.workers == 1),
+                         weights="final" if start is not model else "")
+
+    def grpo_run(seed: int, start: Stage) -> Stage:
+        label = settings.seed_label(seed)
+        return grpo_stage(f"GRPO{label}", out / "model" / _folder(f"grpo{label}"), start, grpo.GRPOConfig(
+            model="", output_dir="", updates=settings.grpo_updates, group_size=settings.grpo_group_size,
+            tasks_per_batch=settings.grpo_tasks_per_batch, dynamic_sampling=settings.grpo_dynamic_sampling,
+            sampling_rounds=settings.grpo_sampling_rounds, max_episode_steps=settings.grpo_max_episode_steps,
+            history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
+            use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
+            call_cost=settings.grpo_call_cost, max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16,
+            gradient_accumulation_steps=4, checkpoint_every=2, seed=seed, constrained=settings.constrained), train)
+
+    # Every model a row needs, by (dataset, training, seed); GRPO and the matched SFT are added when ready.
+    models: dict[tuple[str, str, int], Stage] = {}
+    for row in rows:
+        for seed in settings.training_seeds(row):
+            if (row.dataset, "sft", seed) not in models:
+                models[row.dataset, "sft", seed] = sft(row.dataset, seed)
+    wanted = {row.training for row in rows}
+    evaluations = {(row.name, seed): ModelEvaluation(
+        "", row.evaluated_with(executors).agent_name(row.name + settings.seed_label(seed)), row.output_format,
+        (row.mode,), settings.trials, settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
+        prompt_style=settings.prompt_style, slots=settings.slots, constrained=settings.constrained,
+        executors=row.evaluated_with(executors)) for row in rows for seed in settings.training_seeds(row)}
 
     def ready(done: Stage, result: dict) -> list[Stage]:
-        """What can run once `done` has: the rows' evaluations of its model, GRPO after the mix's SFT."""
-        trained = [row for row in rows if (row.grpo and done is grpo_run) or
-                   (not row.grpo and done is sfts.get(row.dataset))]
-        found = [evaluation_stage(f"evaluate {evaluations[row.name].name}", out, done.folder / "final", done, evaluations[row.name],
-                                  tasks, suite) for row in trained]
-        if done is sfts.get(MIX) and any(row.grpo for row in rows):
-            found.append(grpo_run)
+        """What can run once `done` has: the evaluations of its model, GRPO after the mix's SFT, the matched SFT
+        after GRPO (it needs GRPO's count of trained turns)."""
+        keys = [key for key, stage in models.items() if stage is done]
+        if not keys:  # an evaluation
+            return []
+        (dataset, training, seed), = keys
+        found = []
+        if dataset == MIX and training == "sft" and wanted & {"grpo", "matched"}:
+            found.append(models.setdefault((MIX, "grpo", seed), grpo_run(seed, done)))
+        if training == "grpo" and "matched" in wanted:
+            steps = math.ceil(result["turns"] / settings.batch_size)  # as many examples as GRPO trained on
+            found.append(models.setdefault((MIX, "matched", seed), sft(
+                MIX, seed, start=models[MIX, "sft", seed], steps=steps, tag=" matched")))
+        found += [evaluation_stage(f"evaluate {evaluations[row.name, seed].name}", out, done.folder / "final", done,
+                                   evaluations[row.name, seed], tasks, suite)
+                  for row in rows if (row.dataset, row.training) == (dataset, training)
+                  and seed in settings.training_seeds(row)]
         return found
 
-    results = pipeline.run_all(list(sfts.values()), then=ready)
-    facts["sft"] = {dataset: results[stage.name] for dataset, stage in sfts.items()}
-    if grpo_run is not None and grpo_run.name in results:
-        facts["grpo"] = results[grpo_run.name]
+    results = pipeline.run_all(list(models.values()), then=ready)
     facts_file = out / "comparison.json"
-    if facts_file.exists():  # rows evaluated by earlier runs (other --rows or --executors) keep their speed
-        facts["speed"] = json.loads(facts_file.read_text()).get("speed", {})
-    for row in rows:
-        speed = results[f"evaluate {evaluations[row.name].name}"][row.mode]
-        facts["speed"][row.agent(executors)] = {"episodes": speed["episodes"], "env_steps": speed["env_steps"],
-                                                "seconds": round(speed["seconds"], 1),
-                                                "steps_per_second": speed["steps_per_second"]}
+    if facts_file.exists():  # models and rows of earlier runs (other --rows, --seeds or --executors) stay described
+        earlier = json.loads(facts_file.read_text())
+        facts["speed"], facts["trained"] = earlier.get("speed", {}), earlier.get("trained", {})
+    facts.setdefault("trained", {}).update({stage.name: results[stage.name] for stage in models.values()})
+    for (name, seed), evaluation in evaluations.items():
+        speed = results[f"evaluate {evaluation.name}"][evaluation.modes[0]]
+        facts["speed"][stored_name(evaluation.name, evaluation.modes[0])] = {
+            "episodes": speed["episodes"], "env_steps": speed["env_steps"], "seconds": round(speed["seconds"], 1),
+            "steps_per_second": speed["steps_per_second"]}
     facts["timings_s"] = pipeline.facts.get("seconds", {})
     facts_file.write_text(json.dumps(facts, indent=1, default=str) + "\n")
 
     keys = {(task.id, trial) for task in tasks for trial in range(settings.trials)}
     mini_keys = {key for key in keys if key[0] in suite.mini_ids}
-    variants = _stored_variants(ROWS, executors)  # also rows from earlier --rows or --executors runs
     with ResultsStore(out / RESULTS_FILE) as store:
         heldout = _by_agent(summaries_from_store(store, {suite.name}, keys))
         mini = _by_agent(summaries_from_store(store, {suite.name}, mini_keys))
-    plot_level_shares([heldout[agent] for _, _, agent in variants if agent in heldout],
-                      out / LEVEL_SHARES_PNG, grpo_log=out / "model" / "grpo" / LEVEL_CSV)
+    variants = [v for v in stored_variants(ROWS, settings, executors) if v.agent in heldout]  # earlier runs' too
+    plot_level_shares([heldout[v.agent] for v in variants], out / LEVEL_SHARES_PNG,
+                      grpo_log=out / "model" / "grpo" / LEVEL_CSV)
+    before_after = [heldout[v.agent] for v in variants if v.row in (SFT_ROW, GRPO_ROW) and not v.learned]
+    if before_after:
+        plot_level_shares(before_after, out / GRPO_LEVEL_SHARES_PNG)
     path = out / RESULTS_MD
     path.write_text(results_markdown(variants, settings, heldout, mini, facts, len(tasks)))
     return path
 
 
-def _stored_variants(rows, executors: Executors) -> list[tuple[str, Row, str]]:
-    """(label, row, stored agent) of every row with scripted executors and, where they change its episodes,
-    with learned ones (from `executors`' checkpoints, or an earlier run's): a table shows those it has episodes of."""
+def _folder(name: str) -> str:
+    """A stage's folder name from its label: `mix matched (seed 1)` -> `mix-matched-seed1`."""
+    return name.replace(" (seed ", "-seed").replace(")", "").replace(" ", "-")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One line of the tables: a row, trained with one seed, evaluated with one kind of executors."""
+
+    label: str
+    row: Row
+    seed: int
+    learned: bool  # evaluated with learned executors
+    agent: str  # the stored agent name
+
+
+def stored_variants(rows: Sequence[Row], settings: ComparisonSettings, executors: Executors) -> list[Variant]:
+    """Every row with each training seed, with scripted executors and, where they change its episodes, with
+    learned ones (`executors`' checkpoints, or an earlier run's)."""
     learned = Executors("learned", executors.checkpoints)
     variants = []
     for row in rows:
-        variants.append((row.name, row, row.agent(SCRIPTED)))
-        if row.evaluated_with(learned).learned:
-            variants.append((f"{row.name} + learned executors", row, row.agent(learned)))
+        for seed in settings.training_seeds(row):
+            label = settings.seed_label(seed)
+            variants.append(Variant(row.name + label, row, seed, False, row.agent(SCRIPTED, label)))
+            if row.evaluated_with(learned).learned:
+                variants.append(Variant(f"{row.name}{label} + learned executors", row, seed, True,
+                                        row.agent(learned, label)))
     return variants
 
 
-def results_markdown(variants: list[tuple[str, Row, str]], settings: ComparisonSettings, heldout: dict[str, Summary],
+def results_markdown(variants: Sequence[Variant], settings: ComparisonSettings, heldout: dict[str, Summary],
                      mini: dict[str, Summary], facts: dict, task_count: int) -> str:
-    steps_row = ["row", "mode", "training", *(f"{c} steps" for c in CATEGORIES), "agent steps/s"]
+    steps_row = ["row", "mode", "training", *(f"{c} steps" for c in CATEGORIES), "agent steps/s", "calls/episode"]
     asr_row = ["row", *(f"{c} mini" for c in CATEGORIES), *(f"{c} held-out" for c in CATEGORIES),
                "overall held-out", "invalid %", "steps/call"]
     steps_lines, asr_lines = [], []
-    for label, row, agent in variants:
-        if agent not in heldout:
-            continue
-        h, m = heldout[agent], mini.get(agent)
-        speed = facts.get("speed", {}).get(agent, {}).get("steps_per_second")
-        steps_lines.append([label, row.mode, _training(row, settings, facts),
-                            *(number(c.avg_steps_success) if c else "-" for c in _per_category(h)), number(speed)])
-        asr_lines.append([label, *(asr_cell(c) for c in _per_category(m)), *(asr_cell(c) for c in _per_category(h)),
-                          asr_cell(h.overall), percent(h.overall.invalid_rate), number(h.overall.steps_per_call)])
+    for variant in variants:
+        h, m = heldout[variant.agent], mini.get(variant.agent)
+        speed = facts.get("speed", {}).get(variant.agent, {}).get("steps_per_second")
+        steps_lines.append([variant.label, variant.row.mode, _training(variant, settings, facts),
+                            *(number(c.avg_steps_success) if c else "-" for c in _per_category(h)), number(speed),
+                            number(h.overall.calls_per_episode)])
+        asr_lines.append([variant.label, *(asr_cell(c) for c in _per_category(m)),
+                          *(asr_cell(c) for c in _per_category(h)), asr_cell(h.overall),
+                          percent(h.overall.invalid_rate), number(h.overall.steps_per_call)])
     for agent in REFERENCES:
         if agent in heldout:
             asr_lines.append([f"({agent}, reference)", *(asr_cell(c) for c in _per_category(mini.get(agent))),
@@ -253,21 +330,93 @@ def results_markdown(variants: list[tuple[str, Row, str]], settings: ComparisonS
         f"{'all' if settings.heldout_per_category < 0 else settings.heldout_per_category} other held-out tasks per "
         f"category) x {settings.trials} trials; ASR % ± std across trials.", "",
         "## Success", "", markdown_table(asr_row, asr_lines, text_columns=1), "",
+        *seeds_section(variants, heldout),
+        *grpo_section(variants, heldout),
         "## Steps to success and speed", "",
         "Steps: mean env steps of the successful held-out episodes. Agent steps/s: env steps per second of the "
         f"row's evaluation run (batched generation, one torch thread), while up to {settings.workers} jobs (SFT, "
-        "GRPO, other evaluations) shared this machine's CPU: a rough guide, not a benchmark.", "",
+        "GRPO, other evaluations) shared this machine's CPU: a rough guide, not a benchmark. Calls/episode: model "
+        "calls per held-out episode.", "",
         markdown_table(steps_row, steps_lines, text_columns=3), "",
         f"Settings: `{json.dumps({k: str(v) for k, v in asdict(settings).items()})}`", "",
     ])
 
 
-def _training(row: Row, settings: ComparisonSettings, facts: dict) -> str:
+def across_seeds(values: Sequence[float]) -> tuple[float, float, tuple[float, float] | None]:
+    """Mean, std (ddof=1) and the 95 % t-interval of the mean; no std or interval from one seed."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, float("nan"), None
+    std = float(np.std(values, ddof=1))
+    if std == 0:
+        return mean, std, (mean, mean)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=std / math.sqrt(len(values)))
+    return mean, std, (float(low), float(high))
+
+
+def seeds_section(variants: Sequence[Variant], heldout: dict[str, Summary]) -> list[str]:
+    """Per seeded row and executors: held-out ASR (each seed's mean over trials) across its training seeds."""
+    groups: dict[str, list[Summary]] = {}
+    for variant in variants:
+        if variant.row.seeded:
+            groups.setdefault(variant.label.replace(f" (seed {variant.seed})", ""), []).append(heldout[variant.agent])
+    lines = []
+    for label, summaries in groups.items():
+        if len(summaries) < 2:
+            continue
+        cells = []
+        for category in (*CATEGORIES, "overall"):
+            if any(s.category(category) is None for s in summaries):
+                cells.append("-")
+                continue
+            mean, std, _ = across_seeds([100 * s.category(category).asr for s in summaries])
+            cells.append(f"{mean:.1f} ± {std:.1f}")
+        _, _, (low, high) = across_seeds([100 * s.overall.asr for s in summaries])
+        lines.append([label, str(len(summaries)), *cells, f"[{low:.1f}, {high:.1f}]"])
+    if not lines:
+        return []
+    header = ["row", "seeds", *(f"{c} held-out" for c in CATEGORIES), "overall held-out", "overall 95 % interval"]
+    return ["## Across training seeds", "",
+            "Each seed's held-out ASR is its mean over trials; mean ± std (ddof 1) across seeds, and the 95 % "
+            "t-interval of the overall mean.", "", markdown_table(header, lines, text_columns=1), ""]
+
+
+def grpo_section(variants: Sequence[Variant], heldout: dict[str, Summary]) -> list[str]:
+    """Per seed (scripted executors): GRPO against its SFT start and against the matched-compute SFT."""
+    by_seed: dict[int, dict[Row, Summary]] = {}
+    for variant in variants:
+        if variant.row in (SFT_ROW, GRPO_ROW, MATCHED_ROW) and not variant.learned:
+            by_seed.setdefault(variant.seed, {})[variant.row] = heldout[variant.agent]
+    lines = []
+    for seed, found in sorted(by_seed.items()):
+        if SFT_ROW not in found or GRPO_ROW not in found:
+            continue
+        start, after, matched = found[SFT_ROW], found[GRPO_ROW], found.get(MATCHED_ROW)
+        lines.append([str(seed), percent(start.overall.asr), percent(after.overall.asr),
+                      f"{100 * (after.overall.asr - start.overall.asr):+.1f}",
+                      percent(matched.overall.asr) if matched else "-",
+                      f"{100 * (after.overall.asr - matched.overall.asr):+.1f}" if matched else "-",
+                      number(start.overall.calls_per_episode), number(after.overall.calls_per_episode)])
+    if not lines:
+        return []
+    header = ["seed", "SFT start %", "after GRPO %", "GRPO - start", "matched SFT %", "GRPO - matched",
+              "calls/episode before", "calls/episode after"]
+    return ["## GRPO against its start and the matched-compute SFT", "",
+            f"Held-out ASR, overall; the levels executed before and after: {GRPO_LEVEL_SHARES_PNG}.", "",
+            markdown_table(header, lines, text_columns=1), ""]
+
+
+def _training(variant: Variant, settings: ComparisonSettings, facts: dict) -> str:
     sft = f"SFT {settings.sft_steps}x{settings.batch_size}"
-    if not row.grpo:
-        return sft
-    run = facts.get("grpo", {})
-    return f"{sft} + GRPO {run.get('iterations', '?')} it. ({run.get('turns', '?')} turns)"
+    label = settings.seed_label(variant.seed)
+    trained = facts.get("trained", {})
+    if variant.row.training == "grpo":
+        run = trained.get(f"GRPO{label}", {})
+        return f"{sft} + GRPO {run.get('iterations', '?')} it. ({run.get('turns', '?')} turns)"
+    if variant.row.training == "matched":
+        run = trained.get(f"SFT {MIX} matched{label}", {})
+        return f"{sft} + SFT {run.get('steps', '?')}x{settings.batch_size}"
+    return sft
 
 
 def _by_agent(summaries: list[Summary]) -> dict[str, Summary]:

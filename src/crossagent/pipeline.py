@@ -218,11 +218,12 @@ def _tiny_model(folder: Path, config) -> dict:
     return {"model": str(create_tiny_model(folder, config=config))}
 
 
-def sft_stage(name: str, folder: Path, model: Stage, dataset: Path, labels: Stage, sft) -> Stage:
-    """`sft`: SFTSettings; its model, dataset and output_dir come from the stages."""
-    sft = replace(sft, model=str(model.folder), dataset=str(dataset), output_dir=str(folder))
-    settings = {"model": model.fingerprint, "labels": labels.fingerprint, "dataset": dataset.name,
-                "sft": {key: value for key, value in plain(sft).items()
+def sft_stage(name: str, folder: Path, model: Stage, dataset: Path, labels: Stage, sft, weights: str = "") -> Stage:
+    """`sft`: SFTSettings; its model, dataset and output_dir come from the stages. `weights`: the subfolder of
+    `model`'s folder to start from ("final" to continue a trained model; "" for a built one)."""
+    sft = replace(sft, model=str(Path(model.folder) / weights), dataset=str(dataset), output_dir=str(folder))
+    settings = {"model": model.fingerprint, **({"weights": weights} if weights else {}), "labels": labels.fingerprint,
+                "dataset": dataset.name, "sft": {key: value for key, value in plain(sft).items()
                         if key not in ("model", "dataset", "output_dir", "resume", "progress")}}
     return Stage(name, folder, settings, partial(_sft, sft))
 

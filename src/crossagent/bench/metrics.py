@@ -16,7 +16,8 @@ Definitions, per category and `overall` (all tasks of the summary together):
   budget or death); None when every episode raised.
 - `overall` weighs every task equally, not every category.
 - steps per call: for agents that answer through replies (level agents), primitive steps
-  divided by policy calls over the episodes; invalid %: the share of steps spent waiting
+  divided by policy calls over the episodes; calls per episode: policy calls divided by the
+  episodes (that did not raise); invalid %: the share of steps spent waiting
   after a reply that could not execute. None for agents without replies.
 - executed share / contained share: per level, the share of steps that executed that level /
   whose reply contained that level (CrossAgent's action distribution).
@@ -55,6 +56,7 @@ class CategoryMetrics:
     avg_steps_success: float | None
     avg_steps_all: float | None
     steps_per_call: float | None = None
+    calls_per_episode: float | None = None
     invalid_rate: float | None = None
     executed_share: dict[str, float] | None = None
     contained_share: dict[str, float] | None = None
@@ -136,6 +138,7 @@ def reply_metrics(rows: Sequence[EpisodeRow]) -> dict:
     calls = sum(s["calls"] for s in stats)
     return {
         "steps_per_call": steps / calls if calls else None,
+        "calls_per_episode": calls / len(stats),
         "invalid_rate": sum(s["invalid_steps"] for s in stats) / steps,
         "executed_share": level_shares(stats, "executed"),
         "contained_share": level_shares(stats, "contained"),
