@@ -3,9 +3,14 @@ built with other settings (naming them), run side by side in workers, and hold t
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from functools import partial
 from pathlib import Path
 
+import psutil
 import pytest
 
 from crossagent.folder_lock import FolderBusy, hold_folder
@@ -113,3 +118,36 @@ def test_a_damaged_stage_record_is_named(tmp_path):
     (tmp_path / "make" / STAGE_FILE).write_text('{"name": "make", "sett')
     with pytest.raises(ValueError, match=rf"{tmp_path / 'make' / STAGE_FILE} is damaged \(not JSON"):
         Pipeline(tmp_path).run(stage(tmp_path))
+
+
+def sleep_after_marking(folder: Path) -> dict:
+    """A stage's work that outlives any test: marks that it started, then sleeps."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "started").write_text(str(os.getpid()))
+    time.sleep(120)
+    return {}
+
+
+def test_a_killed_run_leaves_no_stage_running(tmp_path):
+    script = ("import sys; from functools import partial; from pathlib import Path; "
+              "from crossagent.pipeline import Pipeline, Stage; from tests.test_pipeline import sleep_after_marking; "
+              "out = Path(sys.argv[1]); "
+              "Pipeline(out, workers=2).run_all([Stage(n, out / n, {}, partial(sleep_after_marking, out / n)) "
+              "for n in 'ab'])")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    main = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, env=env)
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / name / "started").exists() for name in "ab"):
+        assert main.poll() is None, "the run ended before its stages started"
+        assert time.monotonic() < deadline, "the stages did not start within 120 s"
+        time.sleep(0.2)
+    workers = psutil.Process(main.pid).children(recursive=True)
+    assert {int((tmp_path / name / "started").read_text()) for name in "ab"} <= {p.pid for p in workers}
+    os.kill(main.pid, signal.SIGKILL)
+    main.wait()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    left = [(p.pid, p.cmdline()) for p in alive]
+    for process in alive:  # not to leave them to the next test either
+        process.kill()
+    assert left == [], f"left behind: {left}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -78,7 +79,8 @@ class Pipeline:
                 todo += then(stage, results[stage.name])
             return results
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_limit_threads, initargs=(self.threads_per_worker,)) as pool:
+                                 initializer=_start_stage_worker, initargs=(os.getpid(), self.threads_per_worker)
+                                 ) as pool:
             running = {}
             while todo or running:
                 for stage in todo:
@@ -159,9 +161,11 @@ def _timed(work: Callable[[], dict]) -> tuple[dict, float]:
     return work(), time.perf_counter() - started
 
 
-def _limit_threads(threads: int) -> None:
+def _start_stage_worker(parent: int, threads: int) -> None:
+    from crossagent.bench.pool import exit_when_orphaned
     from crossagent.models.threads import use_threads
 
+    exit_when_orphaned(parent)  # a killed run leaves no stage running
     use_threads(threads)
 
 

@@ -49,12 +49,17 @@ _worker: Worker | None = None
 
 def _start_worker(parent: int, make_worker: Callable[..., Worker], worker_args: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    exit_when_orphaned(parent)
     global _worker
     _worker = make_worker(*worker_args)
 
 
-def _exit_when_orphaned(parent: int) -> None:
+def exit_when_orphaned(parent: int) -> None:
+    """In a worker process: exit within ORPHAN_CHECK_SECONDS once `parent` is gone (even killed by -9)."""
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(ORPHAN_CHECK_SECONDS)
     os._exit(1)
