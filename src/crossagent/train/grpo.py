@@ -65,9 +65,10 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
-from crossagent.train.grpo_loss import (allowed_tokens, grpo_loss, group_advantages, optimizer_steps, padded,
-                                        reply_logprobs, score_turns)
+from crossagent.train.grpo_loss import (grpo_loss, group_advantages, optimizer_steps, padded, reply_logprobs,
+                                        score_turns)
 from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
+from crossagent.train.turn_batches import encode_turns
 
 
 @dataclass
@@ -261,15 +262,16 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                                         if episode.spec.group in trained for _ in episode.turns],
                                        device=accelerator.device)
 
-        # 3. Old and reference log-probs of the turns this process trains on (they are fixed for the iteration),
-        # each over the tokens its grammar allowed when the rollouts were constrained (the policy that sampled).
+        # 3. The turns this process trains on, encoded once for every pass below (train/turn_batches.py), and
+        # their old and reference log-probs (fixed for the iteration), each over the tokens its grammar allowed
+        # when the rollouts were constrained (the policy that sampled).
         update_started = time.perf_counter()
         mine = list(range(rank, len(turns), processes)) or [0]
-        allowed = allowed_tokens(turns, processor, policy.config.get_text_config().vocab_size, config.constrained)
-        old_logp = (score_turns(policy, processor, turns, mine, config.temperature, config.minibatch_size, allowed)
-                    if turns else [])
-        ref_logp = (score_turns(run.reference, processor, turns, mine, config.temperature, config.minibatch_size,
-                                allowed) if run.reference is not None and turns else None)
+        encoded = encode_turns(turns, mine, policy, processor, config.constrained) if turns else {}
+        old_logp = score_turns(policy, encoded, config.temperature, config.minibatch_size)
+        ref_logp = (score_turns(run.reference, encoded, config.temperature, config.minibatch_size)
+                    if run.reference is not None else None)
+        lengths = {index: len(turn.prompt_ids) + len(turn.reply_ids) for index, turn in encoded.items()}
 
         # 4. Update: epochs of shuffled micro-batches, an optimizer step every gradient_accumulation_steps.
         sums = torch.zeros(6, device=accelerator.device)  # turns, loss, policy, kl, entropy, clip fraction
@@ -277,13 +279,12 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         for epoch in range(config.epochs_per_batch if turns else 0):  # no turns: no group had a signal
             rng = np.random.default_rng([config.seed, iteration, epoch, rank])
             for step in optimizer_steps(len(turns), processes, rank, config.minibatch_size,
-                                        config.gradient_accumulation_steps, rng):
+                                        config.gradient_accumulation_steps, rng, lengths):
                 for number, (indices, weights) in enumerate(zip(step.micro_batches, step.weights)):
                     last = number == len(step.micro_batches) - 1
                     with nullcontext() if last else accelerator.no_sync(model):
-                        logp, mask, entropy = reply_logprobs(model, processor, [turns[i] for i in indices],
-                                                             config.temperature, with_entropy=True,
-                                                             allowed=[allowed[i] for i in indices])
+                        logp, mask, entropy = reply_logprobs(model, [encoded[i] for i in indices],
+                                                             config.temperature, with_entropy=True)
                         width = logp.shape[1]
                         terms = grpo_loss(
                             logp, padded([old_logp[i] for i in indices], width),
