@@ -6,8 +6,11 @@ One iteration ("update"):
     `temperature`, a LevelAgent in dynamic mode acting on them, at most `max_episode_steps` steps.
  2. Advantages: every episode's return is normalised within its group, (R - mean) / (std + eps);
     each turn (one prompt and its reply) gets its episode's advantage.
- 3. Old and reference log-probabilities of every reply token, by a no-grad forward pass of the
-    policy (as it is before this update) and of the frozen initial model.
+ 3. The turns this process trains on, encoded once (prompt ids, image patches, positions, grammar
+    masks: train/turn_batches.py) for every pass below; old and reference log-probabilities of every
+    reply token, by a no-grad forward pass of the policy (as it is before this update) and of the
+    frozen initial model. Every pass runs a micro-batch's common prompt prefix (the system prompt)
+    once and the rest of each row after it: the numbers of a full pass, for a fraction of the work.
  4. `epochs_per_batch` passes over the turns in shuffled micro-batches of `minibatch_size` turns;
     an AdamW step every `gradient_accumulation_steps` micro-batches, gradients clipped to
     `max_grad_norm`. Per reply token t:
@@ -24,8 +27,9 @@ tokens weigh less each).
 
 Old log-probs come from a recompute pass, not from the generation scores: the same code path as
 the loss, so the ratio is exactly 1 before the first optimizer step (generation's KV cache, left
-padding and sampling warpers give slightly different numbers), and it works unchanged when the
-replies come from a vLLM server, which returns text only.
+padding and sampling warpers give slightly different numbers; in bf16 far more), and it works
+unchanged when the replies come from a vLLM server, which returns text only. With the shared
+prefix it costs about 40% of one epoch's forward and backward (docs/grpo.md, Speed).
 
 Multi-GPU: `accelerate launch` starts one process per GPU; each process rolls out its share of
 the groups (group g on process g % processes), the episodes are gathered to every process,
@@ -34,8 +38,9 @@ accumulation is explicit (no_sync on all but the last micro-batch of a step) bec
 number of turns varies per batch: the last step of an epoch may have fewer micro-batches, and
 every step divides by its own count of turns.
 
-Where the rest lives: the loss, log-prob and step-plan functions in train/grpo_loss.py, the logs and
-metrics in train/grpo_log.py, the pickle-free checkpoints in train/grpo_checkpoint.py, the rollouts in
+Where the rest lives: the loss, log-prob and step-plan functions in train/grpo_loss.py, the encoded
+turns and the prefix-shared forward pass in train/turn_batches.py, the logs and metrics in
+train/grpo_log.py, the pickle-free checkpoints in train/grpo_checkpoint.py, the rollouts in
 train/rollouts.py. Every iteration re-seeds from (seed, iteration, rank), so a resumed run repeats an
 uninterrupted one without any saved RNG state.
 """

@@ -1,8 +1,9 @@
 """GRPO's pieces as functions of tensors, checked against hand-computed numbers in tests/train/test_grpo_loss.py.
 
 The advantages, the clipped loss with its KL and entropy terms, the log-probabilities of reply
-tokens (one forward pass, used for the old, reference and current policy alike), and the plan of
-which turns go into which optimizer step on which process. train/grpo.py puts them together.
+tokens (one forward pass over encoded turns, train/turn_batches.py, used for the old, reference and
+current policy alike), and the plan of which turns go into which optimizer step on which process.
+train/grpo.py puts them together.
 """
 
 from __future__ import annotations
