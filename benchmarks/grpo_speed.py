@@ -1,95 +1,132 @@
-"""GRPO rollout speed, measured side by side in one run with the tiny model.
+"""GRPO iteration speed, old against new, side by side in one run with the tiny model.
 
-1. A real GRPO run (train.grpo.train, 2 iterations of 4 tasks x group 4, at most 40 steps per
-   episode): per iteration, rollout env steps/s and generated tokens/s (as logged in
-   grpo_log.csv), and the rollout's and the update's seconds.
-2. The same rollout batch collected two ways: all 16 episodes side by side (one batched sampler
-   call per round, as GRPO does) against one episode at a time. The ratio is the gain of
-   batching the group's rollouts.
+"old" is the trainer at commit eabfaf7 (before turns were encoded once per iteration and micro-batches
+shared their prompt prefix), exported with `git archive` into a scratch folder; "new" is this
+checkout's src/. Each run is a subprocess running train.grpo.train with that src/ first on
+PYTHONPATH: 2 iterations of 4 training tasks x group 4, at most 40 steps per episode, from the same
+tiny model (random weights, built once), the same seed and the same tasks; the runs alternate old,
+new, old, new so that a change in the machine's load hits both. Per iteration, from grpo_log.csv:
+rollout env steps/s, generated tokens/s, rollout and update seconds, update / rollout, and the loss
+terms (old and new must agree: the same rollouts and the same update).
 
-Run: `python benchmarks/grpo_speed.py` (a few minutes on 2 cores); writes
+Run: `python benchmarks/grpo_speed.py` (20 minutes on 2 cores with a load average of 6); writes
 benchmarks/results/grpo_speed.md.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from statistics import mean
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from crossagent.models.generation import GenerationSettings  # noqa: E402
-from crossagent.models.loading import load_model  # noqa: E402
-from crossagent.models.samplers import LocalSampler  # noqa: E402
-from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
-from crossagent.tasks.splits import train_tasks  # noqa: E402
-from crossagent.tasks.suite import load_suite  # noqa: E402
-from crossagent.train.grpo import GRPOConfig, train  # noqa: E402
-from crossagent.train.grpo_log import LOG_CSV  # noqa: E402
-from crossagent.train.rollouts import RolloutBatch, RolloutSettings, collect_rollouts, group_specs  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "grpo_speed.md"
-TASKS, GROUP, MAX_STEPS, ITERATIONS = 4, 4, 40, 2
+OLD_COMMIT = "eabfaf7"
+RUNS = ("old", "new", "old", "new")
+TASKS, GROUP, MAX_STEPS, ITERATIONS, MAX_NEW_TOKENS = 4, 4, 40, 2, 24
+MINIBATCH, ACCUMULATION = 16, 2
+COLUMNS = ("iteration", "turns", "env_steps", "env_steps_per_second", "generated_tokens_per_second",
+           "rollout_seconds", "update_seconds", "loss", "kl", "entropy")
 
 
-def grpo_iterations(model_path: str, out: Path) -> list[dict]:
-    config = GRPOConfig(model=model_path, output_dir=str(out), tasks_per_category=10, tasks_per_batch=TASKS,
-                        group_size=GROUP, max_episode_steps=MAX_STEPS, history_length=1, max_new_tokens=24,
-                        updates=ITERATIONS, checkpoint_every=ITERATIONS, learning_rate=1e-4, minibatch_size=16,
-                        gradient_accumulation_steps=2)
+def measure(model_path: str, out: str) -> None:
+    """One run, in this process, with whichever crossagent PYTHONPATH gives; prints the log's rows as JSON."""
+    import torch
+
+    from crossagent.train.grpo import GRPOConfig, train
+    from crossagent.train.grpo_log import LOG_CSV
+
+    torch.set_num_threads(1)  # as the commands default (models/threads.py)
+    config = GRPOConfig(model=model_path, output_dir=out, tasks_per_category=10, tasks_per_batch=TASKS,
+                        group_size=GROUP, max_episode_steps=MAX_STEPS, history_length=1,
+                        max_new_tokens=MAX_NEW_TOKENS, updates=ITERATIONS, checkpoint_every=ITERATIONS,
+                        learning_rate=1e-4, minibatch_size=MINIBATCH, gradient_accumulation_steps=ACCUMULATION)
     train(config)
-    with (out / LOG_CSV).open() as file:
-        return list(csv.DictReader(file))
+    with (Path(out) / LOG_CSV).open() as file:
+        rows = [{name: float(row[name]) for name in COLUMNS} for row in csv.DictReader(file)]
+    print(json.dumps(rows))
 
 
-def rollout_ways(model_path: str) -> tuple[RolloutBatch, list[RolloutBatch]]:
-    model, processor = load_model(model_path)
-    sampler = LocalSampler(model, processor, GenerationSettings(max_new_tokens=24, do_sample=True, top_k=0))
-    settings = RolloutSettings(max_episode_steps=MAX_STEPS, history_length=1)
-    specs = group_specs(list(train_tasks(load_suite(), 10)[:TASKS]), GROUP, first_trial=0)
-    together = collect_rollouts(specs, sampler, settings, seed=0)
-    alone = [collect_rollouts([spec], sampler, settings, seed=index) for index, spec in enumerate(specs)]
-    return together, alone
+def run(src: Path, model_path: Path, out: Path) -> list[dict]:
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, __file__, "--measure", str(model_path), str(out)], env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"the run with {src} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def table(results: list[tuple[str, list[dict]]]) -> list[str]:
+    lines = ["| run | code | iteration | turns | env steps | rollout env steps/s | generated tokens/s | rollout s "
+             "| update s | update / rollout | loss | kl |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for number, (code, rows) in enumerate(results, 1):
+        lines += [f"| {number} | {code} | {row['iteration']:.0f} | {row['turns']:.0f} | {row['env_steps']:.0f} | "
+                  f"{row['env_steps_per_second']:.1f} | {row['generated_tokens_per_second']:.0f} | "
+                  f"{row['rollout_seconds']:.1f} | {row['update_seconds']:.1f} | "
+                  f"{row['update_seconds'] / row['rollout_seconds']:.2f} | {row['loss']:.5f} | {row['kl']:.6f} |"
+                  for row in rows]
+    return lines
+
+
+def summary(results: list[tuple[str, list[dict]]]) -> list[str]:
+    def average(code: str, name: str) -> float:
+        return mean(row[name] for run_code, rows in results if run_code == code for row in rows)
+
+    def ratio(code: str) -> float:
+        return average(code, "update_seconds") / average(code, "rollout_seconds")
+
+    names = (("rollout env steps/s", "env_steps_per_second", ".1f"),
+             ("generated tokens/s", "generated_tokens_per_second", ".0f"),
+             ("rollout s", "rollout_seconds", ".1f"), ("update s", "update_seconds", ".1f"))
+    lines = ["| per iteration (mean of runs) | old | new | new / old |", "|---|---:|---:|---:|"]
+    for label, name, spec in names:
+        old, new = average("old", name), average("new", name)
+        lines.append(f"| {label} | {old:{spec}} | {new:{spec}} | {new / old:.2f} |")
+    lines.append(f"| update s / rollout s | {ratio('old'):.2f} | {ratio('new'):.2f} | {ratio('new') / ratio('old'):.2f} |")
+    return lines
 
 
 def main() -> None:
-    torch.set_num_threads(1)
+    sys.path.insert(0, str(ROOT / "src"))
+    from crossagent.models.tiny_vlm import create_tiny_model
+
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        model_path = str(create_tiny_model(work / "model"))
-        log = grpo_iterations(model_path, work / "grpo")
-        together, alone = rollout_ways(model_path)
-    alone_steps = sum(b.stats.env_steps for b in alone)
-    alone_seconds = sum(b.stats.seconds for b in alone)
-    alone_tokens = sum(b.stats.generated_tokens for b in alone)
-    batched_rate, alone_rate = together.stats.steps_per_second, alone_steps / alone_seconds
-    batched_tokens, alone_token_rate = together.stats.tokens_per_second, alone_tokens / alone_seconds
+        old_src = work / "old"
+        old_src.mkdir()
+        archive = subprocess.run(["git", "archive", OLD_COMMIT, "src"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(old_src)], input=archive.stdout, check=True)
+        model_path = create_tiny_model(work / "model")
+        sources = {"old": old_src / "src", "new": ROOT / "src"}
+        results, started, load = [], time.perf_counter(), os.getloadavg()[0]
+        for number, code in enumerate(RUNS):
+            results.append((code, run(sources[code], model_path, work / f"run{number}")))
+            print(f"run {number + 1} ({code}) done", flush=True)
+        minutes, load = (time.perf_counter() - started) / 60, (load + os.getloadavg()[0]) / 2
     lines = [
-        "# GRPO rollout speed (tiny Qwen2-VL, 1.4 M parameters, CPU, 1 torch thread)",
+        "# GRPO iteration speed, old against new (tiny Qwen2-VL, CPU, 1 torch thread)",
         "",
-        f"{TASKS} training tasks x group {GROUP}, at most {MAX_STEPS} steps per episode, dynamic mode, "
-        f"mixed prompts with 1 turn of history, untrained weights; {os.cpu_count()} CPUs.",
+        f"`python benchmarks/grpo_speed.py`: old = the trainer at commit {OLD_COMMIT}, new = this checkout, "
+        f"alternating runs on the same tiny model (random weights), seed and tasks. Each run: {ITERATIONS} "
+        f"iterations of {TASKS} training tasks x group {GROUP}, at most {MAX_STEPS} steps per episode, dynamic "
+        f"mode, constrained replies of at most {MAX_NEW_TOKENS} tokens, mixed format with the full system prompt "
+        f"and 1 turn of history; the update: the old and reference log-prob passes and 1 epoch of micro-batches "
+        f"of {MINIBATCH} turns, {ACCUMULATION} per optimizer step. {os.cpu_count()} CPU cores, shared with other "
+        f"jobs (1-minute load average {load:.1f} at the start and end, on average); the 4 runs took {minutes:.0f} "
+        "minutes.",
         "",
-        "## GRPO iterations (train.grpo.train)",
+        *summary(results),
         "",
-        "| iteration | env steps | rollout env steps/s | generated tokens/s | rollout s | update s |",
-        "|---:|---:|---:|---:|---:|---:|",
-        *(f"| {row['iteration']} | {row['env_steps']} | {float(row['env_steps_per_second']):.1f} | "
-          f"{float(row['generated_tokens_per_second']):.0f} | {float(row['rollout_seconds']):.1f} | "
-          f"{float(row['update_seconds']):.1f} |" for row in log),
+        "## Every iteration",
         "",
-        "## One rollout batch, batched against one episode at a time",
-        "",
-        "| run | env steps | env steps/s | generated tokens/s (wall) |",
-        "|---|---:|---:|---:|",
-        f"| {len(alone)} episodes side by side | {together.stats.env_steps} | {batched_rate:.1f} | {batched_tokens:.0f} |",
-        f"| one episode at a time | {alone_steps} | {alone_rate:.1f} | {alone_token_rate:.0f} |",
-        f"| ratio (side by side / one at a time) | | {batched_rate / alone_rate:.2f} | "
-        f"{batched_tokens / alone_token_rate:.2f} |",
+        *table(results),
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
@@ -97,4 +134,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--measure"]:
+        measure(*sys.argv[2:4])
+    else:
+        main()

@@ -13,7 +13,8 @@ from crossagent.models.loading import load_model
 from crossagent.models.prompts import build_messages
 from crossagent.models.reply_request import ReplyRequest
 from crossagent.models.samplers import LocalSampler
-from crossagent.train.grpo_loss import allowed_tokens, reply_logprobs
+from crossagent.train.grpo_loss import reply_logprobs
+from crossagent.train.turn_batches import allowed_tokens, encode_turns
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +44,13 @@ def test_each_sampled_token_is_allowed_where_it_was_sampled(constrained_turns):
 
 def test_held_log_probs_are_the_renormalised_ones(constrained_turns):
     model, processor, turns = constrained_turns
-    allowed = allowed_tokens(turns, processor, model.config.get_text_config().vocab_size, constrained=True)
+    indices = list(range(len(turns)))
+    free_turns = encode_turns(turns, indices, model, processor, constrained=False)
+    held_turns = encode_turns(turns, indices, model, processor, constrained=True)
+    allowed = [held_turns[i].allowed for i in indices]
     with torch.no_grad():
-        free, mask, _ = reply_logprobs(model, processor, turns, temperature=1.0)
-        held, _, entropy = reply_logprobs(model, processor, turns, temperature=1.0, with_entropy=True, allowed=allowed)
+        free, mask, _ = reply_logprobs(model, [free_turns[i] for i in indices], temperature=1.0)
+        held, _, entropy = reply_logprobs(model, [held_turns[i] for i in indices], temperature=1.0, with_entropy=True)
     reply = mask.bool()
     assert torch.all(held[reply] >= free[reply] - 1e-5)  # renormalising over a subset never lowers a log-prob
     assert torch.any(held[reply] > free[reply] + 1e-3)

@@ -26,6 +26,7 @@ from crossagent.train import grpo_cli  # noqa: E402
 from crossagent.train.grpo import prepare_run, train  # noqa: E402
 from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV  # noqa: E402
 from crossagent.train.grpo_loss import reply_logprobs  # noqa: E402
+from crossagent.train.turn_batches import encode_turns  # noqa: E402
 from crossagent.models.generation import VISION_TOKENS, GenerationSettings, stop_token_ids  # noqa: E402
 from crossagent.models.reply_request import ReplyRequest, Sample  # noqa: E402
 from crossagent.models.samplers import LocalSampler, ServerSampler  # noqa: E402
@@ -149,7 +150,8 @@ def test_reply_logprobs_line_up_with_a_plain_forward_pass(tiny_path):
     turns = [SampledTurn(*short, "x", ids("Action: noop"), False),
              SampledTurn(*long, "y", ids("Skill: collect wood<|im_end|>"), False)]
     with torch.no_grad():
-        batched, mask, _ = reply_logprobs(model, processor, turns, temperature=1.0)
+        encoded = encode_turns(turns, [0, 1], model, processor, constrained=False)
+        batched, mask, _ = reply_logprobs(model, [encoded[0], encoded[1]], temperature=1.0)
         for row, turn in enumerate(turns):
             text = processor.apply_chat_template(turn.messages, add_generation_prompt=True, tokenize=False)
             inputs = processor(text=[text], images=turn.images, return_tensors="pt")

@@ -6,8 +6,11 @@ One iteration ("update"):
     `temperature`, a LevelAgent in dynamic mode acting on them, at most `max_episode_steps` steps.
  2. Advantages: every episode's return is normalised within its group, (R - mean) / (std + eps);
     each turn (one prompt and its reply) gets its episode's advantage.
- 3. Old and reference log-probabilities of every reply token, by a no-grad forward pass of the
-    policy (as it is before this update) and of the frozen initial model.
+ 3. The turns this process trains on, encoded once (prompt ids, image patches, positions, grammar
+    masks: train/turn_batches.py) for every pass below; old and reference log-probabilities of every
+    reply token, by a no-grad forward pass of the policy (as it is before this update) and of the
+    frozen initial model. Every pass runs a micro-batch's common prompt prefix (the system prompt)
+    once and the rest of each row after it: the numbers of a full pass, for a fraction of the work.
  4. `epochs_per_batch` passes over the turns in shuffled micro-batches of `minibatch_size` turns;
     an AdamW step every `gradient_accumulation_steps` micro-batches, gradients clipped to
     `max_grad_norm`. Per reply token t:
@@ -24,8 +27,9 @@ tokens weigh less each).
 
 Old log-probs come from a recompute pass, not from the generation scores: the same code path as
 the loss, so the ratio is exactly 1 before the first optimizer step (generation's KV cache, left
-padding and sampling warpers give slightly different numbers), and it works unchanged when the
-replies come from a vLLM server, which returns text only.
+padding and sampling warpers give slightly different numbers; in bf16 far more), and it works
+unchanged when the replies come from a vLLM server, which returns text only. With the shared
+prefix it costs about 40% of one epoch's forward and backward (docs/grpo.md, Speed).
 
 Multi-GPU: `accelerate launch` starts one process per GPU; each process rolls out its share of
 the groups (group g on process g % processes), the episodes are gathered to every process,
@@ -34,8 +38,9 @@ accumulation is explicit (no_sync on all but the last micro-batch of a step) bec
 number of turns varies per batch: the last step of an epoch may have fewer micro-batches, and
 every step divides by its own count of turns.
 
-Where the rest lives: the loss, log-prob and step-plan functions in train/grpo_loss.py, the logs and
-metrics in train/grpo_log.py, the pickle-free checkpoints in train/grpo_checkpoint.py, the rollouts in
+Where the rest lives: the loss, log-prob and step-plan functions in train/grpo_loss.py, the encoded
+turns and the prefix-shared forward pass in train/turn_batches.py, the logs and metrics in
+train/grpo_log.py, the pickle-free checkpoints in train/grpo_checkpoint.py, the rollouts in
 train/rollouts.py. Every iteration re-seeds from (seed, iteration, rank), so a resumed run repeats an
 uninterrupted one without any saved RNG state.
 """
@@ -65,9 +70,10 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
-from crossagent.train.grpo_loss import (allowed_tokens, grpo_loss, group_advantages, optimizer_steps, padded,
-                                        reply_logprobs, score_turns)
+from crossagent.train.grpo_loss import (grpo_loss, group_advantages, optimizer_steps, padded, reply_logprobs,
+                                        score_turns)
 from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
+from crossagent.train.turn_batches import encode_turns
 
 
 @dataclass
@@ -261,15 +267,16 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                                         if episode.spec.group in trained for _ in episode.turns],
                                        device=accelerator.device)
 
-        # 3. Old and reference log-probs of the turns this process trains on (they are fixed for the iteration),
-        # each over the tokens its grammar allowed when the rollouts were constrained (the policy that sampled).
+        # 3. The turns this process trains on, encoded once for every pass below (train/turn_batches.py), and
+        # their old and reference log-probs (fixed for the iteration), each over the tokens its grammar allowed
+        # when the rollouts were constrained (the policy that sampled).
         update_started = time.perf_counter()
         mine = list(range(rank, len(turns), processes)) or [0]
-        allowed = allowed_tokens(turns, processor, policy.config.get_text_config().vocab_size, config.constrained)
-        old_logp = (score_turns(policy, processor, turns, mine, config.temperature, config.minibatch_size, allowed)
-                    if turns else [])
-        ref_logp = (score_turns(run.reference, processor, turns, mine, config.temperature, config.minibatch_size,
-                                allowed) if run.reference is not None and turns else None)
+        encoded = encode_turns(turns, mine, policy, processor, config.constrained) if turns else {}
+        old_logp = score_turns(policy, encoded, config.temperature, config.minibatch_size)
+        ref_logp = (score_turns(run.reference, encoded, config.temperature, config.minibatch_size)
+                    if run.reference is not None else None)
+        lengths = {index: len(turn.prompt_ids) + len(turn.reply_ids) for index, turn in encoded.items()}
 
         # 4. Update: epochs of shuffled micro-batches, an optimizer step every gradient_accumulation_steps.
         sums = torch.zeros(6, device=accelerator.device)  # turns, loss, policy, kl, entropy, clip fraction
@@ -277,13 +284,12 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         for epoch in range(config.epochs_per_batch if turns else 0):  # no turns: no group had a signal
             rng = np.random.default_rng([config.seed, iteration, epoch, rank])
             for step in optimizer_steps(len(turns), processes, rank, config.minibatch_size,
-                                        config.gradient_accumulation_steps, rng):
+                                        config.gradient_accumulation_steps, rng, lengths):
                 for number, (indices, weights) in enumerate(zip(step.micro_batches, step.weights)):
                     last = number == len(step.micro_batches) - 1
                     with nullcontext() if last else accelerator.no_sync(model):
-                        logp, mask, entropy = reply_logprobs(model, processor, [turns[i] for i in indices],
-                                                             config.temperature, with_entropy=True,
-                                                             allowed=[allowed[i] for i in indices])
+                        logp, mask, entropy = reply_logprobs(model, [encoded[i] for i in indices],
+                                                             config.temperature, with_entropy=True)
                         width = logp.shape[1]
                         terms = grpo_loss(
                             logp, padded([old_logp[i] for i in indices], width),

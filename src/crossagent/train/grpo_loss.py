@@ -1,21 +1,22 @@
 """GRPO's pieces as functions of tensors, checked against hand-computed numbers in tests/train/test_grpo_loss.py.
 
 The advantages, the clipped loss with its KL and entropy terms, the log-probabilities of reply
-tokens (one forward pass, used for the old, reference and current policy alike), and the plan of
-which turns go into which optimizer step on which process. train/grpo.py puts them together.
+tokens (one forward pass over encoded turns, train/turn_batches.py, used for the old, reference and
+current policy alike), and the plan of which turns go into which optimizer step on which process.
+train/grpo.py puts them together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from trl.trainer.utils import selective_log_softmax
 
-from crossagent.agents.model_policy import SampledTurn
-from crossagent.models.constrained_decoding import grammar_compiler, unpack_allowed
-from crossagent.models.samplers import format_grammar
+from crossagent.models.constrained_decoding import unpack_allowed
+from crossagent.train.turn_batches import EncodedTurn, reply_logits
 
 
 # --- the loss, as pure functions of tensors ----------------------------------------------------
@@ -98,49 +99,14 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor
 
 
 # --- log-probabilities of the reply tokens ------------------------------------------------------
-def allowed_tokens(turns: list[SampledTurn], processor, vocab_size: int, constrained: bool
-                   ) -> list[np.ndarray | None]:
-    """Per turn, the packed masks of the tokens its grammar allowed at each reply position (constrained
-    rollouts), else None: the policy a constrained reply was sampled from is the model's distribution
-    renormalised over those tokens, and the ratio and KL must be taken on that policy."""
-    compiler = grammar_compiler(processor.tokenizer, vocab_size) if constrained else None
-    masks = []
-    for turn in turns:
-        grammar = format_grammar(turn.output_format, turn.final_level, constrained)
-        masks.append(None if grammar is None else compiler.allowed_tokens(grammar, turn.token_ids))
-    return masks
-
-
-def reply_logprobs(model, processor, turns: list[SampledTurn], temperature: float, with_entropy: bool = False,
-                   allowed: list[np.ndarray | None] | None = None
+def reply_logprobs(model, batch: list[EncodedTurn], temperature: float, with_entropy: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(log-probs [turns, tokens], mask, entropies or None) of each turn's reply tokens after its prompt,
-    over the tokens `allowed` (allowed_tokens) at each position where a turn has masks.
-
-    Rows are [left-padded prompt | reply | right padding], the layout generation saw, and the model
-    computes logits only for the reply positions (logits_to_keep).
-    """
-    texts = [processor.apply_chat_template(turn.messages, add_generation_prompt=True, tokenize=False)
-             for turn in turns]
-    images = [image for turn in turns for image in turn.images]
-    inputs = dict(processor(text=texts, images=images or None, padding=True, padding_side="left",
-                            return_tensors="pt"))
-    width = max(len(turn.token_ids) for turn in turns)
-    reply_ids = torch.full((len(turns), width), processor.tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(turns), width), dtype=torch.long)
-    for row, turn in enumerate(turns):
-        reply_ids[row, :len(turn.token_ids)] = torch.tensor(turn.token_ids)
-        mask[row, :len(turn.token_ids)] = 1
-    inputs["input_ids"] = torch.cat([inputs["input_ids"], reply_ids], dim=1)
-    inputs["attention_mask"] = torch.cat([inputs["attention_mask"], mask], dim=1)
-    if "mm_token_type_ids" in inputs:  # text tokens are type 0
-        inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(reply_ids)], dim=1)
-    device = next(model.parameters()).device
-    inputs = {name: value.to(device) for name, value in inputs.items()}
-    reply_ids, mask = reply_ids.to(device), mask.to(device)
-    # Position p predicts token p + 1: the reply's logits are the width positions before the last one.
-    logits = model(**inputs, logits_to_keep=width + 1, use_cache=False).logits[:, :-1].float() / temperature
-    if allowed is not None and any(masks is not None for masks in allowed):
+    over the tokens its grammar allowed at each position where the turn has masks (train.turn_batches)."""
+    logits, reply_ids, mask = reply_logits(model, batch)
+    logits = logits.float() / temperature
+    allowed = [turn.allowed for turn in batch]
+    if any(masks is not None for masks in allowed):
         logits = _held_to_grammar(logits, allowed)
     logp = selective_log_softmax(logits, reply_ids)
     return logp, mask, entropy_from_logits(logits) if with_entropy else None
@@ -157,16 +123,16 @@ def _held_to_grammar(logits: torch.Tensor, allowed: list[np.ndarray | None]) -> 
 
 
 @torch.no_grad()
-def score_turns(model, processor, turns: list[SampledTurn], indices: list[int], temperature: float,
-                batch_size: int, allowed: list[np.ndarray | None] | None = None) -> dict[int, torch.Tensor]:
-    """Log-probs of the replies of turns[indices], one 1-D tensor per turn (over `allowed`, per turn)."""
+def score_turns(model, turns: dict[int, EncodedTurn], temperature: float, batch_size: int) -> dict[int, torch.Tensor]:
+    """Log-probs of every encoded turn's reply, one 1-D tensor per turn index. Batches of similar length
+    (the order of a no-grad pass is free): less padding."""
+    order = sorted(turns, key=lambda index: len(turns[index].prompt_ids) + len(turns[index].reply_ids))
     scores = {}
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
-        logp, _, _ = reply_logprobs(model, processor, [turns[i] for i in chunk], temperature,
-                                    allowed=[allowed[i] for i in chunk] if allowed is not None else None)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        logp, _, _ = reply_logprobs(model, [turns[i] for i in chunk], temperature)
         for row, index in enumerate(chunk):
-            scores[index] = logp[row, :len(turns[index].token_ids)]
+            scores[index] = logp[row, :len(turns[index].reply_ids)]
     return scores
 
 
@@ -186,9 +152,12 @@ class OptimizerStep:
 
 
 def optimizer_steps(num_turns: int, num_processes: int, process_index: int, minibatch_size: int,
-                    accumulation: int, rng: np.random.Generator) -> list[OptimizerStep]:
+                    accumulation: int, rng: np.random.Generator,
+                    lengths: Mapping[int, int] | None = None) -> list[OptimizerStep]:
     """One epoch. Process p owns turns p, p + P, p + 2P, ... (shuffled); under DDP every process must run
-    the same number of forward/backward passes, so shorter shards end with zero-weight filler rows."""
+    the same number of forward/backward passes, so shorter shards end with zero-weight filler rows.
+    With `lengths` (turn index -> tokens), a step's turns are cut into micro-batches in order of length: less padding,
+    and the same step (its gradient is the sum over its turns, however they are grouped)."""
     shard = rng.permutation(np.arange(process_index, num_turns, num_processes)).tolist()
     shard_sizes = [len(range(p, num_turns, num_processes)) for p in range(num_processes)]
     width = max(shard_sizes)
@@ -196,10 +165,13 @@ def optimizer_steps(num_turns: int, num_processes: int, process_index: int, mini
     per_step = minibatch_size * accumulation
     steps = []
     for start in range(0, width, per_step):
-        rows = list(range(start, min(start + per_step, width)))
+        rows = [(shard[r], 1.0) if r < len(shard) else (filler, 0.0)
+                for r in range(start, min(start + per_step, width))]
+        if lengths is not None:
+            rows.sort(key=lambda row: lengths[row[0]])
         micro = [rows[i:i + minibatch_size] for i in range(0, len(rows), minibatch_size)]
         steps.append(OptimizerStep(
-            micro_batches=[[shard[r] if r < len(shard) else filler for r in batch] for batch in micro],
-            weights=[[1.0 if r < len(shard) else 0.0 for r in batch] for batch in micro],
+            micro_batches=[[index for index, _ in batch] for batch in micro],
+            weights=[[weight for _, weight in batch] for batch in micro],
             turns=sum(min(max(size - start, 0), per_step) for size in shard_sizes)))
     return steps
