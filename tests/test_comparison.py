@@ -43,7 +43,7 @@ def test_every_row_and_seed_gets_its_numbers_and_the_figures(compared):
     assert path.name == RESULTS_MD
     success = text.split("## Across")[0]
     for label in ("raw-only", "all-in-one SFT", "all-in-one SFT (seed 1)", "all-in-one SFT + GRPO (seed 1)",
-                  "all-in-one SFT, matched compute", "all-in-one SFT, matched compute (seed 1)"):
+                  "all-in-one SFT + matched SFT", "all-in-one SFT + matched SFT (seed 1)"):
         line = _line(success, label)
         assert line.count("±") == 3 and line.count(" - ") == 4  # embodied and craft held-out, overall; no mini task, no combat
     facts = json.loads((settings.out / "comparison.json").read_text())
@@ -54,7 +54,7 @@ def test_every_row_and_seed_gets_its_numbers_and_the_figures(compared):
         turns = trained[f"GRPO{label}"]["turns"]
         assert turns > 0 and trained[f"SFT mix matched{label}"]["steps"] == math.ceil(turns / settings.batch_size)
         assert f"SFT 2x2 + SFT {math.ceil(turns / 2)}x2" in _line(text.split("## Steps")[1],
-                                                                   f"all-in-one SFT, matched compute{label}")
+                                                                   f"all-in-one SFT + matched SFT{label}")
     seeds = _line(text.split("## Across training seeds")[1], "all-in-one SFT + GRPO")
     assert seeds.startswith("| all-in-one SFT + GRPO | 2 |") and seeds.count("±") == 3 and seeds.count(" - ") == 1 and "[" in seeds
     grpo = text.split("## GRPO against")[1].split("##")[0]
@@ -113,3 +113,8 @@ def test_across_seeds_gives_the_t_interval():
     half = 4.302653 * 10.0 / math.sqrt(3)  # t(0.975, 2 degrees of freedom)
     assert low == pytest.approx(70.0 - half, abs=1e-4) and high == pytest.approx(70.0 + half, abs=1e-4)
     assert across_seeds([55.0])[2] is None
+
+
+def test_every_row_can_be_named_in_rows():
+    assert all("," not in row.name for row in ROWS)  # --rows is comma-separated
+    assert len({row.name for row in ROWS}) == len(ROWS)

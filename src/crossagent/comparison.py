@@ -8,7 +8,7 @@ its own dataset, and evaluated on held-out tasks in its inference mode:
     motion-CoA, grounding-CoA (D_CoA, slow mode) | all-in-one SFT (the mix, dynamic mode)
     the all-in-one model prompted in each specialist's format (the seed paper's Table 4)
     all-in-one SFT + GRPO (CrossAgent: multi-turn GRPO from the all-in-one SFT model)
-    all-in-one SFT, matched compute (the all-in-one SFT continued for as many examples as GRPO trained on)
+    all-in-one SFT + matched SFT (the all-in-one SFT continued for as many examples as GRPO trained on)
 
 The all-in-one, GRPO and matched rows are trained once per training seed (`--seeds`); the
 tables give every seed's row and, across seeds, mean ± std and a 95 % interval. Stages run
@@ -91,7 +91,7 @@ ROWS = (
     Row("all-in-one as grounding-CoA", MIX, "grounding_coa", "slow"),
     Row("all-in-one SFT", MIX, "mixed", "dynamic", seeded=True),
     Row("all-in-one SFT + GRPO", MIX, "mixed", "dynamic", training="grpo", seeded=True),
-    Row("all-in-one SFT, matched compute", MIX, "mixed", "dynamic", training="matched", seeded=True),
+    Row("all-in-one SFT + matched SFT", MIX, "mixed", "dynamic", training="matched", seeded=True),
 )
 GRPO_ROW, SFT_ROW, MATCHED_ROW = (next(row for row in ROWS if row.seeded and row.training == training)
                                   for training in ("grpo", "sft", "matched"))
