@@ -25,7 +25,10 @@ def _oracle(level: str, executors: Executors) -> Agent:
     from crossagent.agents.level_agent import LevelAgent
     from crossagent.agents.oracle import OraclePolicy
 
-    return LevelAgent(OraclePolicy(level), mode="dynamic", executors=executors)
+    from crossagent.actions.levels import DECODED_LEVELS
+
+    encoder = executors.latent() if level in DECODED_LEVELS else None  # codes come from the executors' codebook
+    return LevelAgent(OraclePolicy(level, encoder=encoder), mode="dynamic", executors=executors)
 
 
 def require_known_agent(name: str) -> None:
