@@ -94,12 +94,8 @@ def fit(model: LatentModel, data: LatentExamples, config: LatentTrainConfig, fol
         step = 0
         for _ in range(config.epochs):
             for batch in torch.randperm(chunks, generator=generator).split(config.batch_size):
-                rows, local = rows_of(data, batch)
-                vectors, codes, commitment = model.encode(data.chunks[batch])
-                action_logits, done_logits = model.decode(data.inputs.select(rows), vectors[local], data.positions[rows])
-                action_loss = nn.functional.cross_entropy(action_logits, data.actions[rows])
-                done_loss = nn.functional.binary_cross_entropy_with_logits(done_logits, data.done[rows])
-                loss = action_loss + config.done_weight * done_loss + commitment.sum()
+                action_loss, done_loss, commitment, codes = losses(model, data, batch)
+                loss = action_loss + config.done_weight * done_loss + commitment
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -107,11 +103,21 @@ def fit(model: LatentModel, data: LatentExamples, config: LatentTrainConfig, fol
                 bar.update(1)
                 if step % LOG_EVERY == 0 or step == config.epochs * steps_per_epoch:
                     writer.writerow([step, f"{loss.item():.5f}", f"{action_loss.item():.5f}", f"{done_loss.item():.5f}",
-                                     f"{commitment.sum().item():.5f}",
+                                     f"{commitment.item():.5f}",
                                      f"{perplexity(codes, model.config.codes):.2f}"])
                     bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     model.eval()
     plot_curve(curve, folder / CURVE_PNG, title="latent codebook and decoder")
+
+
+def losses(model: LatentModel, data: LatentExamples, batch: torch.Tensor
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Action, done and commitment losses of the chunks `batch` (every step of each), and their codes."""
+    rows, local = rows_of(data, batch)
+    vectors, codes, commitment = model.encode(data.chunks[batch])
+    action_logits, done_logits = model.decode(data.inputs.select(rows), vectors[local], data.positions[rows])
+    return (nn.functional.cross_entropy(action_logits, data.actions[rows]),
+            nn.functional.binary_cross_entropy_with_logits(done_logits, data.done[rows]), commitment.sum(), codes)
 
 
 def rows_of(data: LatentExamples, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
