@@ -66,3 +66,30 @@ def test_the_default_formats_prompts_grammars_mix_and_tokenizer_are_as_before_la
     vocabulary = train_tokenizer().get_vocab()  # the tiny model's: its size sets the embedding and so every weight
     assert digest(sorted(vocabulary.items())) == "855ae5a48e7433d3"
     assert not set(LATENT_TOKENS) & set(vocabulary)
+
+
+def test_a_tiny_model_with_the_code_tokens_sft_s_on_the_latent_format_and_writes_codes(recording, checkpoints,
+                                                                                        tmp_path):
+    import torch
+
+    from crossagent.envs.crafter_env import Observation
+    from crossagent.models.generation import GenerationSettings, generate_batch
+    from crossagent.models.loading import load_model
+    from crossagent.models.prompts import build_messages
+    from crossagent.models.tiny_vlm import create_tiny_model
+    from crossagent.train.sft import SFTSettings, run_sft
+
+    torch.set_num_threads(1)
+    assert main(["data", "label", "--data", str(recording), "--out", str(tmp_path / "labelled"), "--formats", "latent",
+                 "--mix", "none", "--latent", str(checkpoints / "latent"), "--prompt-style", "compact",
+                 "--observe", "text", "--history", "1"]) == 0
+    model_path = create_tiny_model(tmp_path / "init", latent_codes=True)
+    result = run_sft(SFTSettings(model=str(model_path), dataset=str(tmp_path / "labelled" / "latent"),
+                                 output_dir=str(tmp_path / "sft"), max_steps=3, batch_size=4, save_steps=100,
+                                 logging_steps=1, warmup_steps=0, progress=False))
+    assert result.steps == 3
+    model, processor = load_model(result.output_dir)
+    messages, images = build_messages("latent", "Collect wood.", [], None, "view: ...", prompt_style="compact")
+    [completion] = generate_batch(model, processor, [(messages, images)], GenerationSettings(max_new_tokens=8),
+                                  grammars=[output_grammar("latent")])
+    assert isinstance(parse_reply(completion.reply).action("latent"), Latent), completion.reply
