@@ -12,7 +12,8 @@ from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.envs.text_view import render_text
 from crossagent.executors import latent as latent_executor
 from crossagent.executors.latent import LatentExecutor
-from crossagent.executors.latent_model import END, load_latent, save_latent
+from crossagent.executors.features import stack
+from crossagent.executors.latent_model import END, first_view, load_latent, save_latent
 from crossagent.executors.registry import Executors
 from tests.executors.test_learned_executors import Sealed, drive, game
 from tests.latent.conftest import SMALL
@@ -63,7 +64,8 @@ def test_a_saved_and_loaded_codebook_codes_and_acts_the_same(executor, tmp_path)
     save_latent(executor.model, tmp_path / "copy")
     loaded = LatentExecutor(load_latent(tmp_path / "copy"))
     chunks = torch.randint(0, END + 1, (50, SMALL.chunk))
-    assert torch.equal(executor.model.codes_of(chunks), loaded.model.codes_of(chunks))
+    views = stack([first_view(render_text(game()[1]))] * len(chunks))
+    assert torch.equal(executor.model.codes_of(chunks, views), loaded.model.codes_of(chunks, views))
     for code in range(SMALL.codes):
         runs = []
         for run in (executor, loaded):

@@ -14,9 +14,12 @@ from crossagent.data.latent_examples import latent_examples
 from crossagent.data.recording import StepRecord
 from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.executors.checkpoint import CONFIG
-from crossagent.executors.latent_model import END, LatentConfig, LatentModel, chunk_at
+from crossagent.envs.text_view import render_text
+from crossagent.executors.features import stack
+from crossagent.executors.latent_model import END, LatentConfig, LatentModel, chunk_at, first_view
 from crossagent.train.curves import CURVE_CSV, CURVE_PNG
 from crossagent.train.latent import LatentTrainConfig, fit, losses, train_latent
+from tests.executors.test_learned_executors import game
 from tests.latent.conftest import QUICK, SMALL
 
 
@@ -65,10 +68,12 @@ def test_training_lowers_the_decoders_loss(episodes, tmp_path):
     assert losses(model, data, every)[0].item() < before
 
 
-def codebook_of(model: LatentModel, chunks: list[list[int]], codes: list[int]) -> None:
-    """Set the codebook so that each chunk's encoding is exactly the vector of its code (the others far)."""
+def codebook_of(model: LatentModel, chunks: list[list[int]], text: str, codes: list[int]) -> None:
+    """Set the codebook so that each chunk's encoding (from the view `text`) is exactly the vector of its code
+    (the others far)."""
+    views = stack([first_view(text)] * len(chunks))
     model.train()  # the first forward in training mode initialises the codebook (k-means)
-    model.encode(torch.tensor(chunks))
+    model.encode(torch.tensor(chunks), views)
     model.eval()
     with torch.no_grad():
         encoded = model.encoder(torch.nn.functional.one_hot(torch.tensor(chunks), END + 1).float().flatten(1))
@@ -85,7 +90,20 @@ def test_the_encoder_labels_each_step_with_the_code_of_its_chunk():
     actions = [ACTION_NAMES.index(name) for name in names]
     chunks = [chunk_at(actions, t, 2) for t in range(len(actions))]  # LL, Ld, dd, dP, P-
     known = [4, 0, 5, 2, 1]
-    codebook_of(model, chunks, known)
-    steps = [StepRecord("task", 0, t, name, (0, 0), (0, 0)) for t, name in enumerate(names)]
+    text = render_text(game()[1])
+    codebook_of(model, chunks, text, known)
+    steps = [StepRecord("task", 0, t, name, (0, 0), (0, 0), text=text) for t, name in enumerate(names)]
     assert latent_labels(steps, model) == [Latent(code) for code in known]
-    assert model.label(actions[2:4]) == [5, 2]  # a trajectory cut short: its last chunk ends early
+    assert model.label(actions[2:4], [text] * 2) == [5, 2]  # a trajectory cut short: its last chunk ends early
+
+
+def test_an_encoder_that_reads_the_view_trains_and_is_scored(episodes, tmp_path):
+    from dataclasses import replace
+
+    from crossagent.train.latent import codebook_scores
+
+    torch.manual_seed(0)
+    model, data = LatentModel(replace(SMALL, encoder_reads_view=True)), latent_examples(episodes, SMALL.chunk)
+    fit(model, data, LatentTrainConfig(epochs=2, batch_size=8), tmp_path, progress=False)
+    scores = codebook_scores(model, data)
+    assert 1 <= scores["codes_used"] <= SMALL.codes and 0.0 <= scores["chunk_accuracy"] <= 1.0

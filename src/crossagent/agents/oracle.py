@@ -24,6 +24,7 @@ from crossagent.envs.crafter_env import ACTION_NAMES, Observation
 from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.crafter_world import DeterministicCrafter
 from crossagent.envs.privileged_state import PrivilegedState, Progress
+from crossagent.envs.text_view import render_text
 from crossagent.envs.view_geometry import point_of_cell
 from crossagent.tasks.predicates import Achieve, AllOf, Gain, Predicate
 from crossagent.tasks.task import Task
@@ -137,7 +138,7 @@ class OraclePolicy:
         horizon = self.encoder.model.config.chunk if self.level == latent.NAME else HORIZON[self.level]
         steps = self.look_ahead(state, goal, horizon)
         if not steps:
-            return "Action: noop" if self.level == "raw" else self._describe_idle()
+            return "Action: noop" if self.level == "raw" else self._describe_idle(state)
         return getattr(self, f"_{self.level}")(state, steps)
 
     def look_ahead(self, state: PrivilegedState, goal: Predicate, horizon: int) -> list[Step]:
@@ -171,7 +172,7 @@ class OraclePolicy:
 
     # --- one method per level ---------------------------------------------------------------
     def _latent(self, state: PrivilegedState, steps: list[Step]) -> str:
-        code = self.encoder.code_of([ACTION_NAMES.index(step.action) for step in steps])
+        code = self.encoder.code_of([ACTION_NAMES.index(step.action) for step in steps], render_text(state))
         return latent.to_text(latent.Latent(code))
 
     def _raw(self, state: PrivilegedState, steps: list[Step]) -> str:
@@ -223,7 +224,7 @@ class OraclePolicy:
         known = [sentence for sentence in sentences if sentence is not None]
         return skill.to_text(skill.Skill(known[0] if known else "explore"))
 
-    def _describe_idle(self) -> str:
+    def _describe_idle(self, state: PrivilegedState) -> str:
         if self.level == latent.NAME:
-            return latent.to_text(latent.Latent(self.encoder.code_of([ACTION_NAMES.index("noop")])))
+            return latent.to_text(latent.Latent(self.encoder.code_of([ACTION_NAMES.index("noop")], render_text(state))))
         return {"motion": "Motion: wait", "grounding": "Grounding: no-op", "skill": "Skill: explore"}[self.level]

@@ -69,7 +69,8 @@ def skill_labels(steps: Steps) -> list[skill.Skill]:
 
 def latent_labels(steps: Steps, encoder) -> list[latent.Latent]:
     """`encoder`: executors.latent_model.LatentModel (its `label` codes the chunk at every step)."""
-    return [latent.Latent(code) for code in encoder.label([ACTION_NAMES.index(step.action) for step in steps])]
+    codes = encoder.label([ACTION_NAMES.index(step.action) for step in steps], [step.text for step in steps])
+    return [latent.Latent(code) for code in codes]
 
 
 def label_episode(steps: Steps, image_size: int) -> list[dict[str, object]]:

@@ -25,6 +25,7 @@ class LatentExamples:
     chunks: torch.Tensor  # (C, chunk) long: action indices, END-padded
     inputs: Batch  # (N rows) the decoder's view and context; its command is the code's, set while training
     chunk_index: torch.Tensor  # (N,) long: the chunk each row belongs to
+    first_rows: torch.Tensor  # (C,) long: each chunk's first row (its first view, which the encoder may read)
     positions: torch.Tensor  # (N,) long: the row's place in its chunk
     actions: torch.Tensor  # (N,) long
     done: torch.Tensor  # (N,) float
@@ -32,18 +33,23 @@ class LatentExamples:
     def __len__(self) -> int:
         return len(self.actions)
 
+    def first_views(self, chunks: torch.Tensor) -> Batch:
+        """The first views of `chunks` (indices), for the encoder."""
+        return self.inputs.select(self.first_rows[chunks])
+
 
 def episode_actions(steps: Steps) -> list[int]:
     return [ACTION_NAMES.index(step.action) for step in steps]
 
 
 def latent_examples(episodes: Sequence[Steps], chunk: int) -> LatentExamples:
-    chunks, inputs, chunk_index, positions, actions, done = [], [], [], [], [], []
+    chunks, inputs, chunk_index, first_rows, positions, actions, done = [], [], [], [], [], [], []
     for steps in episodes:
         indices = episode_actions(steps)
         views = [parse_view(step.text) for step in steps]
         for start in range(len(steps)):
             length = min(chunk, len(steps) - start)
+            first_rows.append(len(inputs))
             for k in range(length):
                 inputs.append(step_input(views[start + k], [], None, indices[start:start + k], k))
                 chunk_index.append(len(chunks))
@@ -54,5 +60,6 @@ def latent_examples(episodes: Sequence[Steps], chunk: int) -> LatentExamples:
     if not chunks:
         raise ValueError("the recording holds no step to learn latent actions from")
     return LatentExamples(torch.tensor(chunks, dtype=torch.long), stack(inputs),
-                          torch.tensor(chunk_index, dtype=torch.long), torch.tensor(positions, dtype=torch.long),
+                          torch.tensor(chunk_index, dtype=torch.long), torch.tensor(first_rows, dtype=torch.long),
+                          torch.tensor(positions, dtype=torch.long),
                           torch.tensor(actions, dtype=torch.long), torch.tensor(done, dtype=torch.float))

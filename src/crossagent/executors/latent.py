@@ -26,9 +26,10 @@ class LatentExecutor:
     def __init__(self, model: LatentModel):
         self.model = model.eval()
 
-    def code_of(self, actions: list[int]) -> int:
-        """The code of a chunk of primitive action indices (shorter than a chunk at an episode's end)."""
-        return self.model.label(actions[:self.model.config.chunk])[0]
+    def code_of(self, actions: list[int], text: str) -> int:
+        """The code of a chunk of primitive action indices (shorter than a chunk at an episode's end) that
+        starts at the text view `text`."""
+        return self.model.label(actions[:self.model.config.chunk], [text])[0]
 
     def execute(self, action: Latent, state: PrivilegedState, image_size: int) -> Executor:
         chunk, codes = self.model.config.chunk, self.model.config.codes

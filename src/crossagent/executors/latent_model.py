@@ -4,8 +4,10 @@ code back into primitive actions, closed loop, one per step.
 
 - chunk: the `chunk` primitive actions from a step on (fewer at the episode's end; the missing ones are
   END, so a short chunk's code says where it stops).
-- encoder: an MLP over the chunk's one-hot actions, quantized by `vector_quantize_pytorch.VectorQuantize`
-  (k-means initialised, EMA-updated codebook, dead codes restarted, commitment loss).
+- encoder: an MLP over the chunk's one-hot actions (and, with `encoder_reads_view`, the chunk's first view:
+  the code then only carries what the view does not tell), quantized by
+  `vector_quantize_pytorch.VectorQuantize` (k-means initialised, EMA-updated codebook, dead codes
+  restarted, commitment loss).
 - decoder: an ExecutorPolicy (executors.policy, the learned executors' network) whose command is the
   code's vector and the step's place in the chunk; it reads the view each step and says done at the
   chunk's last action.
@@ -26,7 +28,9 @@ from vector_quantize_pytorch import VectorQuantize
 from crossagent.actions import latent
 from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.executors.checkpoint import load_weights, policy_config, read_config, save_module
-from crossagent.executors.features import Batch
+from crossagent.envs.text_view import LOCAL_VIEW
+from crossagent.executors.features import Batch, stack, step_input
+from crossagent.executors.observation import STATUS_SIZE, SYMBOLS, parse_view
 from crossagent.executors.policy import ExecutorPolicy, PolicyConfig
 
 END = len(ACTION_NAMES)  # a chunk's slot after the episode ended
@@ -39,6 +43,7 @@ class LatentConfig:
     codes: int = 64  # codebook size (at most actions.latent.CODES, the tokens a model can write)
     code_dim: int = 32  # width of a code's vector
     encoder_hidden: int = 128  # width of the encoder's hidden layer
+    encoder_reads_view: bool = False  # the encoder also reads the chunk's first view (symbols and status)
     decay: float = 0.8  # EMA decay of the codebook
     commitment_weight: float = 0.25  # pulls the encoder's output toward its code
     dead_code_threshold: float = 2.0  # a code chosen less often than this (EMA count) restarts on a batch vector
@@ -66,31 +71,37 @@ class LatentModel(nn.Module):
     def __init__(self, config: LatentConfig):
         super().__init__()
         self.config = config
-        self.encoder = nn.Sequential(nn.Linear(config.chunk * (END + 1), config.encoder_hidden), nn.ReLU(),
+        view_size = LOCAL_VIEW[0] * LOCAL_VIEW[1] * len(SYMBOLS) + STATUS_SIZE if config.encoder_reads_view else 0
+        self.encoder = nn.Sequential(nn.Linear(config.chunk * (END + 1) + view_size, config.encoder_hidden), nn.ReLU(),
                                      nn.Linear(config.encoder_hidden, config.code_dim))
         self.quantizer = VectorQuantize(dim=config.code_dim, codebook_size=config.codes, decay=config.decay,
                                         commitment_weight=config.commitment_weight, kmeans_init=True,
                                         kmeans_iters=10, threshold_ema_dead_code=config.dead_code_threshold)
         self.decoder = ExecutorPolicy(config.policy())
 
-    def encode(self, chunks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Chunks (N, chunk) of action indices -> (code vectors (N, code_dim), codes (N,), commitment loss)."""
-        one_hot = nn.functional.one_hot(chunks, END + 1).float().flatten(1)
-        return self.quantizer(self.encoder(one_hot))
+    def encode(self, chunks: torch.Tensor, views: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Chunks (N, chunk) of action indices and their first views -> (code vectors (N, code_dim), codes (N,),
+        commitment loss)."""
+        features = [nn.functional.one_hot(chunks, END + 1).float().flatten(1)]
+        if self.config.encoder_reads_view:
+            features += [nn.functional.one_hot(views.symbols.long(), len(SYMBOLS)).float().flatten(1),
+                         views.vector[:, :STATUS_SIZE]]
+        return self.quantizer(self.encoder(torch.cat(features, 1)))
 
     @torch.no_grad()
-    def codes_of(self, chunks: torch.Tensor) -> torch.Tensor:
+    def codes_of(self, chunks: torch.Tensor, views: Batch) -> torch.Tensor:
         """The code of each chunk (what the encoder labels a step with)."""
         was_training = self.training
         self.eval()
-        codes = self.encode(chunks)[1]
+        codes = self.encode(chunks, views)[1]
         self.train(was_training)
         return codes
 
-    def label(self, actions: Sequence[int]) -> list[int]:
-        """The code of the chunk that starts at every step of an episode's actions."""
+    def label(self, actions: Sequence[int], texts: Sequence[str]) -> list[int]:
+        """The code of the chunk that starts at every step of an episode: its actions and text views."""
         chunks = [chunk_at(actions, start, self.config.chunk) for start in range(len(actions))]
-        return self.codes_of(torch.tensor(chunks, dtype=torch.long).view(-1, self.config.chunk)).tolist()
+        return self.codes_of(torch.tensor(chunks, dtype=torch.long).view(-1, self.config.chunk),
+                             stack([first_view(text) for text in texts])).tolist()
 
     def code_vectors(self, codes: torch.Tensor) -> torch.Tensor:
         return self.quantizer.get_output_from_indices(codes)
@@ -103,6 +114,11 @@ class LatentModel(nn.Module):
         """(action logits, done logits) of steps, each with its chunk's code vector and its place in it."""
         return self.decoder(Batch(inputs.symbols, inputs.target, inputs.facing, self.command(vectors, positions),
                                   inputs.vector))
+
+
+def first_view(text: str):
+    """What the encoder reads of a chunk's first step (executors.features.StepInput; the history is empty)."""
+    return step_input(parse_view(text), [], None, [], 0)
 
 
 def save_latent(model: LatentModel, folder: str | Path, training: dict | None = None) -> None:

@@ -114,7 +114,7 @@ def losses(model: LatentModel, data: LatentExamples, batch: torch.Tensor
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Action, done and commitment losses of the chunks `batch` (every step of each), and their codes."""
     rows, local = rows_of(data, batch)
-    vectors, codes, commitment = model.encode(data.chunks[batch])
+    vectors, codes, commitment = model.encode(data.chunks[batch], data.first_views(batch))
     action_logits, done_logits = model.decode(data.inputs.select(rows), vectors[local], data.positions[rows])
     return (nn.functional.cross_entropy(action_logits, data.actions[rows]),
             nn.functional.binary_cross_entropy_with_logits(done_logits, data.done[rows]), commitment.sum(), codes)
@@ -140,7 +140,7 @@ def codebook_scores(model: LatentModel, data: LatentExamples) -> dict:
     """On chunks the model did not train on: how many codes the encoder uses and how evenly, and how well the
     decoder rebuilds each chunk from its code (teacher-forced: the recorded views and actions so far)."""
     model.eval()
-    codes = model.codes_of(data.chunks)
+    codes = model.codes_of(data.chunks, data.first_views(torch.arange(len(data.chunks))))
     vectors = model.code_vectors(codes)
     right = []
     for rows in torch.arange(len(data)).split(EVAL_BATCH):
