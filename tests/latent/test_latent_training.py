@@ -54,7 +54,8 @@ def test_a_rerun_is_kept_and_other_settings_are_refused(recording, checkpoints):
     again = train_latent(recording, checkpoints / "latent", SMALL, QUICK, progress=False)
     assert again.skipped and again.validation["codes"] == SMALL.codes
     with pytest.raises(ValueError, match="trained otherwise.*epochs"):
-        train_latent(recording, checkpoints / "latent", SMALL, LatentTrainConfig(epochs=3, batch_size=8), progress=False)
+        train_latent(recording, checkpoints / "latent", SMALL, LatentTrainConfig(epochs=3, batch_size=8),
+                     progress=False)
 
 
 def test_training_lowers_the_decoders_loss(episodes, tmp_path):

@@ -22,10 +22,9 @@ AGENTS: dict[str, Callable[[], Agent]] = {
 
 
 def _oracle(level: str, executors: Executors) -> Agent:
+    from crossagent.actions.levels import DECODED_LEVELS
     from crossagent.agents.level_agent import LevelAgent
     from crossagent.agents.oracle import OraclePolicy
-
-    from crossagent.actions.levels import DECODED_LEVELS
 
     encoder = executors.latent() if level in DECODED_LEVELS else None  # codes come from the executors' codebook
     return LevelAgent(OraclePolicy(level, encoder=encoder), mode="dynamic", executors=executors)

@@ -49,8 +49,8 @@ from crossagent.data.labelling import is_interaction, label_episode, latent_labe
 from crossagent.data.level_verification import DEFAULT_BUDGET, verify_levels
 from crossagent.data.recording import StepRecord, episodes_of, load_trajectories, read_manifest
 from crossagent.folder_lock import writes_folder
-from crossagent.models.prompts import (DEFAULT_HISTORY, KNOWN_FORMATS, LEARNED_FORMATS, LEVELS_OF_FORMAT, OUTPUT_FORMATS,
-                                      Turn, build_messages)
+from crossagent.models.prompts import (DEFAULT_HISTORY, KNOWN_FORMATS, LEARNED_FORMATS, LEVELS_OF_FORMAT,
+                                      OUTPUT_FORMATS, Turn, build_messages)
 
 MIXED_CHAINS: tuple[tuple[str, ...], ...] = (
     ("skill",), ("grounding",), ("motion",), ("raw",),

@@ -15,7 +15,8 @@ from crossagent.data.builders import MIXED_LEVELS, REPORT, BuildConfig, label
 from crossagent.data.level_verification import DEFAULT_BUDGET, shares_table
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, load_trajectories,
                                        read_manifest, record)
-from crossagent.models.prompts import DEFAULT_HISTORY, KNOWN_FORMATS, LEARNED_FORMATS, OBSERVES, OUTPUT_FORMATS, PROMPT_STYLES
+from crossagent.models.prompts import (DEFAULT_HISTORY, KNOWN_FORMATS, LEARNED_FORMATS, OBSERVES, OUTPUT_FORMATS,
+                                      PROMPT_STYLES)
 from crossagent.progress import quiet_library_bars
 from crossagent.tasks.splits import heldout_tasks, sample_per_category, train_tasks
 from crossagent.tasks.suite import load_suite

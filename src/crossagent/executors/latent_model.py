@@ -110,7 +110,8 @@ class LatentModel(nn.Module):
         """The decoder's command: the code's vector and the step's place in the chunk (0..chunk-1)."""
         return torch.cat([vectors, nn.functional.one_hot(positions, self.config.chunk).float()], 1)
 
-    def decode(self, inputs: Batch, vectors: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, inputs: Batch, vectors: torch.Tensor, positions: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         """(action logits, done logits) of steps, each with its chunk's code vector and its place in it."""
         return self.decoder(Batch(inputs.symbols, inputs.target, inputs.facing, self.command(vectors, positions),
                                   inputs.vector))

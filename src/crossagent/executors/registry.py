@@ -12,12 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crossagent.actions import latent
 from crossagent.actions.executor import Executor
 from crossagent.actions.levels import DECODED_LEVELS, MODULE_OF, UPPER_LEVELS
 from crossagent.envs.privileged_state import PrivilegedState
+
+if TYPE_CHECKING:  # loading it imports torch: only when a latent level runs
+    from crossagent.executors.latent import LatentExecutor
 
 KINDS = ("scripted", "learned")
 # Upper levels with a scripted and a learned executor (raw runs as is: nothing to learn).
@@ -50,8 +53,8 @@ class Executors:
             return MODULE_OF[level].execute
         return _learned(Path(self.checkpoints).resolve() / level, level).execute
 
-    def latent(self):
-        """The latent level's executor (executors.latent.LatentExecutor), which also encodes chunks into codes."""
+    def latent(self) -> LatentExecutor:
+        """The latent level's executor, which also encodes chunks into codes (the latent oracle's)."""
         return _latent(Path(self.checkpoints).resolve() / latent.NAME)
 
     def reads_checkpoint(self, level: str) -> bool:
@@ -80,7 +83,7 @@ def _learned(folder: Path, level: str):
 
 
 @lru_cache(maxsize=None)
-def _latent(folder: Path):
+def _latent(folder: Path) -> LatentExecutor:
     """One loaded codebook and decoder per folder and process."""
     import torch
 
