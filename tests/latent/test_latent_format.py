@@ -93,3 +93,13 @@ def test_a_tiny_model_with_the_code_tokens_sft_s_on_the_latent_format_and_writes
     [completion] = generate_batch(model, processor, [(messages, images)], GenerationSettings(max_new_tokens=8),
                                   grammars=[output_grammar("latent")])
     assert isinstance(parse_reply(completion.reply).action("latent"), Latent), completion.reply
+
+
+def test_a_latent_format_evaluation_is_keyed_by_the_codebook(checkpoints):
+    from crossagent.bench.model_eval import ModelEvaluation
+    from crossagent.executors.registry import Executors
+
+    latent = ModelEvaluation("model", "m", output_format="latent", executors=Executors("scripted", checkpoints))
+    assert set(latent.agent_settings("fast", "c")) >= {"latent"}
+    mixed = ModelEvaluation("model", "m", executors=Executors("scripted", checkpoints))
+    assert "latent" not in mixed.agent_settings("fast", "c")  # other formats are keyed as before
