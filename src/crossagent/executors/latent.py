@@ -16,7 +16,7 @@ from crossagent.actions.latent import Latent
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.envs.text_view import render_text
 from crossagent.executors.features import stack, step_input
-from crossagent.executors.latent_model import LatentModel
+from crossagent.executors.latent_model import LatentModel, chunk_at, first_view
 from crossagent.executors.observation import parse_view
 
 
@@ -29,7 +29,8 @@ class LatentExecutor:
     def code_of(self, actions: list[int], text: str) -> int:
         """The code of a chunk of primitive action indices (shorter than a chunk at an episode's end) that
         starts at the text view `text`."""
-        return self.model.label(actions[:self.model.config.chunk], [text])[0]
+        chunk = torch.tensor([chunk_at(actions, 0, self.model.config.chunk)])
+        return int(self.model.codes_of(chunk, stack([first_view(text)]))[0])
 
     def execute(self, action: Latent, state: PrivilegedState, image_size: int) -> Executor:
         chunk, codes = self.model.config.chunk, self.model.config.codes

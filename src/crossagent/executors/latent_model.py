@@ -10,7 +10,9 @@ code back into primitive actions, closed loop, one per step.
   restarted, commitment loss).
 - decoder: an ExecutorPolicy (executors.policy, the learned executors' network) whose command is the
   code's vector and the step's place in the chunk; it reads the view each step and says done at the
-  chunk's last action.
+  chunk's last action. A code prior adds, per place in the chunk, a linear map of the code's vector to
+  the action and done logits: without it the decoder followed the view more than the code (closed loop,
+  it kept doing `do` while facing stone whatever the code said).
 Trained end to end (train.latent): the decoder's losses reach the encoder through the quantizer's
 straight-through gradient.
 """
@@ -78,6 +80,8 @@ class LatentModel(nn.Module):
                                         commitment_weight=config.commitment_weight, kmeans_init=True,
                                         kmeans_iters=10, threshold_ema_dead_code=config.dead_code_threshold)
         self.decoder = ExecutorPolicy(config.policy())
+        placed = config.chunk * config.code_dim  # the code's vector in the slot of the step's place
+        self.code_prior = nn.Linear(placed, END + 1)  # action logits, then done
 
     def encode(self, chunks: torch.Tensor, views: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Chunks (N, chunk) of action indices and their first views -> (code vectors (N, code_dim), codes (N,),
@@ -113,8 +117,11 @@ class LatentModel(nn.Module):
     def decode(self, inputs: Batch, vectors: torch.Tensor, positions: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """(action logits, done logits) of steps, each with its chunk's code vector and its place in it."""
-        return self.decoder(Batch(inputs.symbols, inputs.target, inputs.facing, self.command(vectors, positions),
-                                  inputs.vector))
+        action_logits, done_logits = self.decoder(Batch(inputs.symbols, inputs.target, inputs.facing,
+                                                        self.command(vectors, positions), inputs.vector))
+        placed = nn.functional.one_hot(positions, self.config.chunk).float()[:, :, None] * vectors[:, None, :]
+        prior = self.code_prior(placed.flatten(1))
+        return action_logits + prior[:, :END], done_logits + prior[:, END]
 
 
 def first_view(text: str):
