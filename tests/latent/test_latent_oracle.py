@@ -15,10 +15,11 @@ from crossagent.tasks.suite import load_suite
 TASK = "embodied.collect_coal.far.w16"
 
 
-def test_the_latent_oracle_runs_an_episode_through_the_latent_executor(checkpoints, tmp_path):
+@pytest.mark.parametrize("folder", ["checkpoints", "view_checkpoints"])
+def test_the_latent_oracle_runs_an_episode_through_the_latent_executor(folder, request, tmp_path):
     require_known_agent("oracle:latent")
     run = run_benchmark("oracle:latent", [load_suite().task(TASK)], 1, 1, tmp_path / "results.sqlite", "crafter-v1",
-                        progress=False, executors=Executors("scripted", checkpoints))
+                        progress=False, executors=Executors("scripted", request.getfixturevalue(folder)))
     assert run.ran == 1 and run.errors == 0
     shares = run.summary.overall.executed_share
     assert shares["latent"] > 0.9  # every step ran a code (a rare invalid one waits)
