@@ -59,5 +59,12 @@ def test_events_map_to_skill_sentences():
 
 
 def test_unknown_agents_and_levels_are_rejected():
-    with pytest.raises(ValueError, match="unknown agent 'oracle:latent'"):
-        make_agent("oracle:latent")
+    with pytest.raises(ValueError, match="unknown agent 'oracle:dance'"):
+        make_agent("oracle:dance")
+
+
+def test_the_latent_oracle_needs_its_codebook(tmp_path):
+    from crossagent.executors.registry import Executors
+
+    with pytest.raises(FileNotFoundError, match="crossagent executors train-latent"):
+        make_agent("oracle:latent", Executors("scripted", tmp_path))

@@ -137,4 +137,4 @@ def test_a_mix_draws_formats_with_their_weights_and_a_saved_dataset_round_trips(
 
 def test_unknown_formats_are_refused():
     with pytest.raises(ValueError, match="unknown output format"):
-        build_examples([episode()], {"latent": 1.0}, BuildConfig(), 64)
+        build_examples([episode()], {"poetry": 1.0}, BuildConfig(), 64)

@@ -110,7 +110,7 @@ def test_constrained_slow_mode_replies_from_the_untrained_model_always_end_with_
 
 def test_a_chain_of_unknown_levels_and_a_grammar_that_does_not_compile_are_refused(compiler):
     with pytest.raises(ValueError, match="each must be one of"):
-        chain_grammar(("raw", "latent"), every_level=True)
+        chain_grammar(("raw", "dance"), every_level=True)
     with pytest.raises(ValueError, match="final level 'raw' is not one of"):
         chain_grammar(("skill", "motion"), every_level=False, final_level="raw")
     with pytest.raises(ValueError, match="does not compile"):

@@ -1,4 +1,4 @@
-"""Chain-of-Action replies: `Skill:`, `Grounding:`, `Motion:`, `Action:` lines, any subset.
+"""Chain-of-Action replies: `Skill:`, `Grounding:`, `Motion:`, `Latent:`, `Action:` lines, any subset.
 
     Skill: collect wood
     Grounding: collect <|object_ref_start|>tree<|object_ref_end|><|point_start|>(611,388)<|point_end|>
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crossagent.actions.levels import LEVEL_OF_TAG, LEVELS, MODULE_OF, concreteness
+from crossagent.actions.levels import LEVEL_MODULES, LEVEL_OF_TAG, LEVELS, MODULE_OF, concreteness
 from crossagent.actions.parse_error import ParseError
 
 
@@ -38,7 +38,8 @@ class Reply:
     def error(self) -> ParseError | None:
         """Why the reply cannot execute in dynamic mode, or None."""
         if not self.levels:
-            return ParseError("no level tag (Skill:, Grounding:, Motion:, Action:) in the reply", self.text)
+            tags = ", ".join(module.TAG for module in LEVEL_MODULES)
+            return ParseError(f"no level tag ({tags}) in the reply", self.text)
         return self.errors.get(self.executed_level)
 
     def action(self, level: str):

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterable
 
-_SPECIAL_TOKEN = re.compile(r"^<\|[a-z_]+\|>$")
+_SPECIAL_TOKEN = re.compile(r"^<\|[a-z_0-9]+\|>$")
 
 
 def literal(text: str) -> str:

@@ -20,7 +20,7 @@ from crossagent.agents.base import ReplyDecision
 from crossagent.envs.crafter_env import Observation
 from crossagent.envs.privileged_state import PrivilegedState
 from crossagent.models import prompts
-from crossagent.models.prompts import DEFAULT_HISTORY, OUTPUT_FORMATS, build_messages
+from crossagent.models.prompts import DEFAULT_HISTORY, build_messages, check_format
 from crossagent.models.reply_request import Chat, ReplyRequest
 from crossagent.tasks.task import Task
 
@@ -53,8 +53,7 @@ class ChatEpisode:
 
     def __init__(self, output_format: str, history_length: int = DEFAULT_HISTORY, use_image: bool = True,
                  use_text: bool = False, prompt_style: str = "full"):
-        if output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
+        check_format(output_format)
         if not (use_image or use_text):
             raise ValueError("a chat policy needs the image, the text, or both")
         if history_length < 0:

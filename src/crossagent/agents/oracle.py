@@ -8,13 +8,15 @@ it does next in the level's words:
              the current image; if that is out of view, the farthest cell of its path still in
              view to approach; `explore` if it goes nowhere visible.
 - skill:     the next achievement or inventory gain it makes, as a skill sentence.
+- latent:    its next chunk of primitive actions, encoded into a code by the latent codebook's encoder
+             (executors.latent_model); the latent executor decodes it from the view.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crossagent.actions import grounding, motion, raw, skill
+from crossagent.actions import grounding, latent, motion, raw, skill
 from crossagent.actions.levels import LEVELS
 from crossagent.agents.base import ReplyDecision
 from crossagent.agents.expert import ExpertAgent
@@ -22,6 +24,7 @@ from crossagent.envs.crafter_env import ACTION_NAMES, Observation
 from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.envs.crafter_world import DeterministicCrafter
 from crossagent.envs.privileged_state import PrivilegedState, Progress
+from crossagent.envs.text_view import render_text
 from crossagent.envs.view_geometry import point_of_cell
 from crossagent.tasks.predicates import Achieve, AllOf, Gain, Predicate
 from crossagent.tasks.task import Task
@@ -102,10 +105,15 @@ class OraclePolicy:
     needs_image = False
     needs_text = False
 
-    def __init__(self, level: str, image_size: int = 64):
+    def __init__(self, level: str, image_size: int = 64, encoder=None):
+        """`encoder`: for the latent level, what turns a chunk of actions into its code (executors.latent's
+        LatentExecutor: `code_of(actions)` and its model's chunk length)."""
         if level not in LEVELS:
             raise ValueError(f"unknown level {level!r} (known: {', '.join(LEVELS)})")
+        if (level == latent.NAME) != (encoder is not None):
+            raise ValueError("the latent oracle needs the latent encoder, and only it does")
         self.level = level
+        self.encoder = encoder
         self.name = f"oracle:{level}"
         self.image_size = image_size
         self._scratch = DeterministicCrafter(image_size=image_size)
@@ -127,9 +135,10 @@ class OraclePolicy:
         if self._start is None:
             self._start = state.progress()
         goal = remaining_goal(self._task.success, self._start, state.progress(), state) or self._task.success
-        steps = self.look_ahead(state, goal, HORIZON[self.level])
+        horizon = self.encoder.model.config.chunk if self.level == latent.NAME else HORIZON[self.level]
+        steps = self.look_ahead(state, goal, horizon)
         if not steps:
-            return "Action: noop" if self.level == "raw" else self._describe_idle()
+            return "Action: noop" if self.level == "raw" else self._describe_idle(state)
         return getattr(self, f"_{self.level}")(state, steps)
 
     def look_ahead(self, state: PrivilegedState, goal: Predicate, horizon: int) -> list[Step]:
@@ -159,9 +168,13 @@ class OraclePolicy:
             return last.action in INTERACTIONS
         if self.level == "skill":
             return bool(last.events)
-        return True
+        return self.level != latent.NAME  # a latent chunk runs to its horizon (the chunk's length)
 
     # --- one method per level ---------------------------------------------------------------
+    def _latent(self, state: PrivilegedState, steps: list[Step]) -> str:
+        code = self.encoder.code_of([ACTION_NAMES.index(step.action) for step in steps], render_text(state))
+        return latent.to_text(latent.Latent(code))
+
     def _raw(self, state: PrivilegedState, steps: list[Step]) -> str:
         return raw.to_text(raw.RawAction(steps[0].action))
 
@@ -211,5 +224,7 @@ class OraclePolicy:
         known = [sentence for sentence in sentences if sentence is not None]
         return skill.to_text(skill.Skill(known[0] if known else "explore"))
 
-    def _describe_idle(self) -> str:
+    def _describe_idle(self, state: PrivilegedState) -> str:
+        if self.level == latent.NAME:
+            return latent.to_text(latent.Latent(self.encoder.code_of([ACTION_NAMES.index("noop")], render_text(state))))
         return {"motion": "Motion: wait", "grounding": "Grounding: no-op", "skill": "Skill: explore"}[self.level]

@@ -22,10 +22,12 @@ AGENTS: dict[str, Callable[[], Agent]] = {
 
 
 def _oracle(level: str, executors: Executors) -> Agent:
+    from crossagent.actions.levels import DECODED_LEVELS
     from crossagent.agents.level_agent import LevelAgent
     from crossagent.agents.oracle import OraclePolicy
 
-    return LevelAgent(OraclePolicy(level), mode="dynamic", executors=executors)
+    encoder = executors.latent() if level in DECODED_LEVELS else None  # codes come from the executors' codebook
+    return LevelAgent(OraclePolicy(level, encoder=encoder), mode="dynamic", executors=executors)
 
 
 def require_known_agent(name: str) -> None:

@@ -3,7 +3,9 @@
 Each oracle expresses the expert's plan in one level only, so its success rate is that
 level's executor ceiling per category; steps per call is the level's temporal abstraction.
 `--executors scripted,learned` adds a row per upper level run by the learned executors
-(`crossagent executors train`), side by side with the scripted ceiling.
+(`crossagent executors train`), side by side with the scripted ceiling. The latent level is opt-in
+(`--levels` with latent): its codebook is learned (`crossagent executors train-latent`), read from
+`--executors-dir`/latent; it has one row whatever the executors, under the first kind asked for.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from crossagent.actions.levels import LEVELS
+from crossagent.actions.levels import DECODED_LEVELS, LEVELS
 from crossagent.arguments import output_dir, positive_int
 from crossagent.bench.metrics import Summary, summaries_from_store
 from crossagent.bench.report import asr_cell, write_report
@@ -22,6 +24,7 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES
 
 TABLE_FILE = "level_table.md"
+DEFAULT_LEVELS = tuple(level for level in LEVELS if level not in DECODED_LEVELS)  # those that need no training
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,7 +38,18 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help=f"comma-separated, a row per level for each: {', '.join(KINDS)} (default: scripted)")
     table.add_argument("--executors-dir", type=Path, default=DEFAULT_CHECKPOINTS,
                        help=f"learned executors' checkpoints, one folder per level (default: {DEFAULT_CHECKPOINTS})")
+    table.add_argument("--levels", type=levels_list, default=DEFAULT_LEVELS,
+                       help=f"comma-separated, of {', '.join(LEVELS)} (default: {','.join(DEFAULT_LEVELS)}; latent "
+                            "needs its checkpoint in --executors-dir)")
     table.set_defaults(run=run_level_table)
+
+
+def levels_list(text: str) -> tuple[str, ...]:
+    levels = tuple(level.strip() for level in text.split(",") if level.strip())
+    unknown = [level for level in levels if level not in LEVELS]
+    if unknown or not levels:
+        raise argparse.ArgumentTypeError(f"not levels: {text!r} (known: {', '.join(LEVELS)})")
+    return levels
 
 
 def executor_kinds(text: str) -> tuple[str, ...]:
@@ -50,7 +64,7 @@ def run_level_table(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite_file)
     tasks = suite.select(args.suite)
     runs = [(f"oracle:{level}", Executors(kind, args.executors_dir)) for level in reversed(LEVELS)
-            for kind in args.executors if kind == "scripted" or level in LEARNED_LEVELS]
+            if level in args.levels for kind in kinds_of(level, args.executors)]
     agents = [executors.agent_name(agent) for agent, executors in runs]
     for agent, executors in runs:
         run_benchmark(agent, tasks, args.trials, args.workers, args.out / RESULTS_FILE, suite.name,
@@ -64,6 +78,14 @@ def run_level_table(args: argparse.Namespace) -> int:
     print(table)
     print(f"\nwrote {args.out / TABLE_FILE} and {args.out}/summary.{{md,json,png}}")
     return 0
+
+
+def kinds_of(level: str, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The executor kinds a level gets a row for: a learned level each, the others scripted only, the latent
+    level one row (its decoder runs whatever the kind)."""
+    if level in DECODED_LEVELS:
+        return kinds[:1]
+    return tuple(kind for kind in kinds if kind == "scripted" or level in LEARNED_LEVELS)
 
 
 def level_table(summaries: list[Summary]) -> str:

@@ -33,13 +33,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from crossagent.actions.levels import LEVELS
+from crossagent.actions.levels import DECODED_LEVELS, LEVELS
 from crossagent.agents.level_agent import INVALID
 from crossagent.bench.results_store import EpisodeRow, ResultsStore
 from crossagent.tasks.task import CATEGORIES
 
 OVERALL = "overall"
-LEVEL_KINDS = {"executed": (*LEVELS, INVALID), "contained": LEVELS}  # the levels each share is given for
+# The levels each share is drawn and logged for (bench.level_shares, GRPO's log): those an all-in-one agent
+# picks among; an opt-in decoded level's (latent) shares are in the summaries all the same.
+_PICKED = tuple(level for level in LEVELS if level not in DECODED_LEVELS)
+LEVEL_KINDS = {"executed": (*_PICKED, INVALID), "contained": _PICKED}
 
 
 @dataclass(frozen=True)

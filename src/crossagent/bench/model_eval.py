@@ -24,12 +24,13 @@ from crossagent.bench.episode_loop import Finished, LoopStats, run_episodes
 from crossagent.bench.metrics import Summary, summaries_from_store
 from crossagent.bench.report import format_table, write_report
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
+from crossagent.actions.levels import DECODED_LEVELS
 from crossagent.executors.registry import DEFAULT_CHECKPOINTS, KINDS, LEARNED_LEVELS, SCRIPTED, Executors
 from crossagent.fingerprint import directory_hash
 from crossagent.folder_lock import writes_folder
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
-from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS, PROMPT_STYLES, check_prompt_style
+from crossagent.models.prompts import KNOWN_FORMATS, LEVELS_OF_FORMAT, OBSERVES, PROMPT_STYLES, check_prompt_style
 from crossagent.models.samplers import LocalSampler
 from crossagent.models.threads import add_threads_option, use_threads
 from crossagent.tasks.splits import heldout_tasks
@@ -48,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("eval-model", help="benchmark a local model checkpoint in slow/fast/dynamic modes")
     parser.add_argument("--model", required=True, help="local checkpoint directory")
     parser.add_argument("--name", help="agent name in the results (default: the directory name)")
-    parser.add_argument("--format", default="mixed", choices=OUTPUT_FORMATS, help="output format (system prompt)")
+    parser.add_argument("--format", default="mixed", choices=KNOWN_FORMATS, help="output format (system prompt)")
     parser.add_argument("--modes", default="slow,fast,dynamic", help="comma-separated modes")
     parser.add_argument("--suite", default="mini",
                         help=f"'mini' (default), '{HELDOUT}' (tasks GRPO never trains on), 'full', a category, "
@@ -116,6 +117,8 @@ class ModelEvaluation:
         if self.executors.learned:
             settings["executors"] = {level: directory_hash(Path(self.executors.checkpoints) / level)
                                      for level in LEARNED_LEVELS}
+        for level in decoded_levels(self.output_format):  # the codebook the format's codes mean something in
+            settings[level] = directory_hash(Path(self.executors.checkpoints) / level)
         return {"checkpoint": checkpoint_hash, "mode": mode, **settings}
 
 
@@ -159,7 +162,7 @@ def run_eval_model(args: argparse.Namespace) -> int:
     tasks = heldout_tasks(suite) if args.suite == HELDOUT else suite.select(args.suite)
     model = Path(args.model)
     executors = Executors(args.executors, args.executors_dir)
-    for level in LEARNED_LEVELS:
+    for level in (*(LEARNED_LEVELS if executors.learned else ()), *decoded_levels(args.format)):
         executors.execute_fn(level)  # a missing checkpoint fails here, before any episode
     # A GRPO checkpoint's weights sit in checkpoint-N/model: name the results after the checkpoint.
     name = args.name or executors.agent_name(model.parent.name if model.name == "model" else model.name)
@@ -178,6 +181,11 @@ def run_eval_model(args: argparse.Namespace) -> int:
         print(f"{mode}: {speed.episodes} episodes, {speed.steps_per_second:.1f} env steps/s, "
               f"{speed.tokens_per_second:.1f} generated tokens/s")
     return 0
+
+
+def decoded_levels(output_format: str) -> tuple[str, ...]:
+    """The format's levels that a learned decoder runs (the latent level's codebook)."""
+    return tuple(level for level in LEVELS_OF_FORMAT[output_format] if level in DECODED_LEVELS)
 
 
 def model_summaries(out: Path, suite_name: str, keys) -> list[Summary]:

@@ -19,7 +19,7 @@ from crossagent.bench.episode_loop import run_episodes
 from crossagent.bench.metrics import Summary, summarize
 from crossagent.bench.pool import run_jobs
 from crossagent.bench.results_store import ResultsStore
-from crossagent.executors.registry import LEARNED_LEVELS, SCRIPTED, Executors
+from crossagent.executors.registry import SCRIPTED, Executors
 from crossagent.fingerprint import directory_hash
 from crossagent.folder_lock import writes_folder
 from crossagent.progress import progress_bar
@@ -93,7 +93,7 @@ def _settings(agent_name: str, executors: Executors) -> dict:
     """What produces the stored episodes. Scripted executors add nothing, so stores from before learned
     executors existed stay valid."""
     level = agent_name.partition(":")[2]
-    if not executors.learned or level not in LEARNED_LEVELS:
+    if not executors.reads_checkpoint(level):
         return {"agent": agent_name}
     return {"agent": agent_name, "executors": executors.kind,
             "checkpoint": directory_hash(Path(executors.checkpoints) / level)}

@@ -8,7 +8,9 @@ image, text view or both, as the model will read it) and the target reply. Forma
 - `mixed`: per step, the chain that ends at the step's verified level (data.level_verification: the
   most abstract level whose executor reaches the expert's next subgoal), with the level above it as
   the thought (`VERIFIED_CHAINS`); or, with `mixed_levels="random"`, a chain drawn per step from
-  `BuildConfig.mixed_chains`.
+  `BuildConfig.mixed_chains`;
+- `latent` (opt-in, models/prompts.LEARNED_FORMATS): the code of the chunk of actions that starts at the
+  step, as the latent codebook's encoder labels it (data.labelling.latent_labels; `label(latent=...)`).
 The all-in-one mix draws one format per step with configurable weights.
 
 History is what the policy remembers at evaluation: its previous questions, not the previous steps. A
@@ -43,11 +45,12 @@ from datasets import Dataset, Features, Image, List, Value
 from crossagent.actions.chain import format_reply, parse_reply
 from crossagent.actions.levels import UPPER_LEVELS
 from crossagent.agents.level_agent import REQUERY_EVERY
-from crossagent.data.labelling import is_interaction, label_episode
+from crossagent.data.labelling import is_interaction, label_episode, latent_labels
 from crossagent.data.level_verification import DEFAULT_BUDGET, verify_levels
 from crossagent.data.recording import StepRecord, episodes_of, load_trajectories, read_manifest
 from crossagent.folder_lock import writes_folder
-from crossagent.models.prompts import DEFAULT_HISTORY, LEVELS_OF_FORMAT, OUTPUT_FORMATS, Turn, build_messages
+from crossagent.models.prompts import (DEFAULT_HISTORY, KNOWN_FORMATS, LEARNED_FORMATS, LEVELS_OF_FORMAT,
+                                      OUTPUT_FORMATS, Turn, build_messages)
 
 MIXED_CHAINS: tuple[tuple[str, ...], ...] = (
     ("skill",), ("grounding",), ("motion",), ("raw",),
@@ -73,6 +76,7 @@ FEATURES = Features({
     "action": Value("string"),
 })
 Episode = Sequence[StepRecord]
+Key = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -139,18 +143,23 @@ def chain_of(output_format: str, step: StepRecord, config: BuildConfig, level: s
 
 
 def build_examples(episodes: Sequence[Episode], formats: Mapping[str, float], config: BuildConfig,
-                   image_size: int, levels: Mapping[tuple[str, int], Sequence[str]] | None = None,
-                   ) -> tuple[list[dict], FilterReport]:
+                   image_size: int, levels: Mapping[Key, Sequence[str]] | None = None,
+                   latent: Mapping[Key, Sequence[object]] | None = None) -> tuple[list[dict], FilterReport]:
     """Examples of the kept steps; each step's format is drawn with the weights in `formats`. `levels`:
-    the verified level of every step by episode key, for the mixed format's verified chains."""
-    unknown = sorted(set(formats) - set(OUTPUT_FORMATS))
+    the verified level of every step by episode key, for the mixed format's verified chains; `latent`: the
+    latent label (actions.latent.Latent) of every step by episode key, for the latent format."""
+    unknown = sorted(set(formats) - set(KNOWN_FORMATS))
     if unknown:
-        raise ValueError(f"unknown output format(s) {', '.join(unknown)} (known: {', '.join(OUTPUT_FORMATS)})")
+        raise ValueError(f"unknown output format(s) {', '.join(unknown)} (known: {', '.join(KNOWN_FORMATS)})")
+    if latent is None and set(formats) & set(LEARNED_FORMATS):
+        raise ValueError("the latent format needs every step's code: label with the latent codebook's checkpoint")
     names, weights = list(formats), list(formats.values())
     report = FilterReport()
     examples = []
     for steps in episodes:
         labels = label_episode(steps, image_size)
+        if latent is not None and steps:
+            labels = [{**label, "latent": code} for label, code in zip(labels, latent[steps[0].key])]
         verified = levels.get(steps[0].key) if levels and steps else None
         level_of = (lambda s: verified[s]) if verified is not None else (lambda s: None)  # noqa: E731
         asked_of: dict[str, list[int]] = {}  # per format, the steps the policy is asked at, in order
@@ -211,7 +220,7 @@ def _ends_at(step: StepRecord, level: str, action) -> bool:
         return is_interaction(step)
     if level == "motion":
         return action.count == 1
-    return True
+    return level != "latent"  # a chunk's end is its decoder's to say: the re-query bounds it
 
 
 def asked_steps(replies: Sequence[StepReply], requery_every: int | None) -> list[bool]:
@@ -238,14 +247,16 @@ def _goes_on(asked: StepReply, now: StepReply, elapsed: int) -> bool:
         return now.action.action == asked.action.action and now.action.count == asked.action.count - elapsed
     if now.level == "grounding":
         return (now.action.verb, now.action.label) == (asked.action.verb, asked.action.label)
+    if now.level == "latent":  # each step starts a chunk of its own: the asked chunk runs until the re-query
+        return True
     return now.action == asked.action
 
 
 def build_dataset(episodes: Sequence[Episode], formats: Mapping[str, float], config: BuildConfig,
-                  image_size: int, out: str | Path | None = None,
-                  levels: Mapping[tuple[str, int], Sequence[str]] | None = None) -> tuple[Dataset, FilterReport]:
+                  image_size: int, out: str | Path | None = None, levels: Mapping[Key, Sequence[str]] | None = None,
+                  latent: Mapping[Key, Sequence[object]] | None = None) -> tuple[Dataset, FilterReport]:
     """The examples as a `datasets.Dataset` (saved to `out` when given)."""
-    examples, report = build_examples(episodes, formats, config, image_size, levels)
+    examples, report = build_examples(episodes, formats, config, image_size, levels, latent)
     # `datasets` turns arrays nested in a list into int64 lists before encoding; PIL images stay as they are.
     for example in examples:
         example["images"] = [PIL.Image.fromarray(i) if isinstance(i, np.ndarray) else i for i in example["images"]]
@@ -267,10 +278,11 @@ def _rng(config: BuildConfig, purpose: str, step: StepRecord) -> random.Random:
 
 @writes_folder(lambda call: call["out"])
 def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, float] | None,
-          config: BuildConfig, suite: str | Path | None = None, workers: int = 1) -> dict:
+          config: BuildConfig, suite: str | Path | None = None, workers: int = 1,
+          latent: str | Path | None = None) -> dict:
     """One dataset per format under `out/FORMAT` (and the mix under `out/mix`); returns the report. The
     mixed format's verified levels replay the recording with the tasks of `suite` (default: the packaged
-    one), in `workers` processes."""
+    one), in `workers` processes. `latent`: the latent codebook's checkpoint, which labels the latent format."""
     started = time.perf_counter()
     image_size = read_manifest(data)["image_size"]
     episodes = episodes_of(load_trajectories(data))
@@ -284,12 +296,23 @@ def label(data: str | Path, formats: list[str], out: str | Path, mix: dict[str, 
                          "keep_noop": config.keep_noop, "seed": config.seed, "mix": mix,
                          "mixed_levels": config.mixed_levels, "verify_budget": config.verify_budget},
               "datasets": {}}
+    if latent is not None:
+        report["config"]["latent"] = str(latent)
+    codes = latent_codes(episodes, latent) if latent is not None else None
     levels = None
     if config.mixed_levels == "verified" and any("mixed" in weights for weights in jobs.values()):
         levels, report["verified_levels"] = verify_levels(episodes, image_size, config.verify_budget, suite, workers)
     for name, weights in jobs.items():
-        _, filtered = build_dataset(episodes, weights, config, image_size, out / name, levels)
+        _, filtered = build_dataset(episodes, weights, config, image_size, out / name, levels, codes)
         report["datasets"][name] = filtered.to_dict()
     report["wall_time"] = round(time.perf_counter() - started, 2)
     (out / REPORT).write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def latent_codes(episodes: Sequence[Episode], checkpoint: str | Path) -> dict[Key, list]:
+    """Every step's latent label by episode key, from the codebook in `checkpoint`."""
+    from crossagent.executors.latent_model import load_latent
+
+    model = load_latent(checkpoint)
+    return {steps[0].key: latent_labels(steps, model) for steps in episodes if steps}

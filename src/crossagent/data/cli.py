@@ -15,14 +15,15 @@ from crossagent.data.builders import MIXED_LEVELS, REPORT, BuildConfig, label
 from crossagent.data.level_verification import DEFAULT_BUDGET, shares_table
 from crossagent.data.recording import (DEFAULT_IMAGE_SIZE, DEFAULT_SHARD_EPISODES, load_trajectories,
                                        read_manifest, record)
-from crossagent.models.prompts import DEFAULT_HISTORY, OBSERVES, OUTPUT_FORMATS, PROMPT_STYLES
+from crossagent.models.prompts import (DEFAULT_HISTORY, KNOWN_FORMATS, LEARNED_FORMATS, OBSERVES, OUTPUT_FORMATS,
+                                      PROMPT_STYLES)
 from crossagent.progress import quiet_library_bars
 from crossagent.tasks.splits import heldout_tasks, sample_per_category, train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES, Task
 
 SPLITS = ("train", "heldout", "full")
-_TOKENS = re.compile(r"<\|[a-z_]+\|>|[^\s<]+|<")  # special tokens whole, the rest split on whitespace
+_TOKENS = re.compile(r"<\|[a-z_0-9]+\|>|[^\s<]+|<")  # special tokens whole, the rest split on whitespace
 
 
 def register(subparsers) -> None:
@@ -45,7 +46,12 @@ def register(subparsers) -> None:
 
     lab = commands.add_parser("label", help="label a recording into one SFT dataset per output format")
     lab.add_argument("--data", required=True, help="a folder written by `data record`")
-    lab.add_argument("--formats", default=",".join(OUTPUT_FORMATS), help="comma-separated output formats")
+    lab.add_argument("--formats", default=",".join(OUTPUT_FORMATS),
+                     help=f"comma-separated output formats, of {', '.join(KNOWN_FORMATS)} (default: "
+                          f"{','.join(OUTPUT_FORMATS)}; {', '.join(LEARNED_FORMATS)} needs --latent)")
+    lab.add_argument("--latent", type=Path, default=None,
+                     help="the latent codebook's checkpoint (`crossagent executors train-latent`): labels the latent "
+                          "format")
     lab.add_argument("--mix", default="uniform",
                      help="all-in-one mix: FORMAT=WEIGHT,... or `uniform` over --formats, or `none`")
     lab.add_argument("--out", required=True, type=output_dir)
@@ -116,7 +122,8 @@ def run_label(args: argparse.Namespace) -> int:
     config = BuildConfig(history=args.history, use_image=use_image, use_text=use_text, keep_noop=args.keep_noop,
                          seed=args.seed, mixed_levels=args.mixed_levels, verify_budget=args.verify_budget,
                          prompt_style=args.prompt_style, requery_every=args.requery_every or None)
-    report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config, args.suite_file, args.workers)
+    report = label(args.data, formats, args.out, parse_mix(args.mix, formats), config, args.suite_file, args.workers,
+                   args.latent)
     print(f"{report['episodes']} episodes, {report['steps']} steps, labelled in {report['wall_time']:.1f} s")
     verified = report.get("verified_levels")
     if verified:

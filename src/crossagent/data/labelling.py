@@ -13,6 +13,8 @@ level would have said at that step for the agent to do what it did next.
              something collectable (a zombie that just stepped away) is no target: its label would
              fail in the grounding executor.
 - skill:     the skill sentence of the next achievement event at or after the step, `explore` if none.
+- latent:    the code of the chunk of actions that starts at the step, from a learned codebook's encoder
+             (executors.latent_model); not in `label_episode`, which needs no learned model.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from collections.abc import Sequence
 
 import crafter
 
-from crossagent.actions import grounding, motion, raw, skill
+from crossagent.actions import grounding, latent, motion, raw, skill
 from crossagent.agents.oracle import INTERACTIONS, interaction_verb, sentence_of_event
 from crossagent.data.recording import Cell, StepRecord
+from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.envs.view_geometry import point_of_cell
 
 Steps = Sequence[StepRecord]
@@ -62,6 +65,12 @@ def skill_labels(steps: Steps) -> list[skill.Skill]:
         known = [s for s in (sentence_of_event(e) for e in then.events) if s] if then is not None else []
         labels.append(skill.Skill(known[0] if known else "explore"))
     return labels
+
+
+def latent_labels(steps: Steps, encoder) -> list[latent.Latent]:
+    """`encoder`: executors.latent_model.LatentModel (its `label` codes the chunk at every step)."""
+    codes = encoder.label([ACTION_NAMES.index(step.action) for step in steps], [step.text for step in steps])
+    return [latent.Latent(code) for code in codes]
 
 
 def label_episode(steps: Steps, image_size: int) -> list[dict[str, object]]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from crossagent.actions.executor import Executor, with_budget
-from crossagent.actions.levels import LEVELS, MODULE_OF
+from crossagent.actions.levels import MODULE_OF
 from crossagent.bench.episode import trial_seed
 from crossagent.bench.pool import run_jobs
 from crossagent.data.labelling import label_episode
@@ -38,6 +38,7 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES, Task
 
 CANDIDATES = ("skill", "grounding", "motion")  # tried in this order; `raw` when none reaches its subgoal
+VERIFIED_LEVELS = (*CANDIDATES, "raw")  # what a step may be verified at
 DEFAULT_BUDGET = 200  # agents.level_agent.LevelAgent's max_steps_per_call
 MIN_MOTION_STEPS = 2  # a motion of one step delegates nothing: it is the raw action
 Steps = Sequence[StepRecord]
@@ -185,13 +186,13 @@ def level_shares(verified: Sequence[VerifiedEpisode]) -> dict[str, dict]:
         for category in (episode.category, "all"):
             counts.setdefault(category, Counter()).update(episode.levels)
     return {category: {"steps": sum(c.values()),
-                       **{level: round(c[level] / sum(c.values()), 3) if c else 0.0 for level in LEVELS}}
+                       **{level: round(c[level] / sum(c.values()), 3) if c else 0.0 for level in VERIFIED_LEVELS}}
             for category, c in counts.items()}
 
 
 def shares_table(shares: dict[str, dict]) -> list[str]:
     """The shares as aligned text lines, one per category."""
-    lines = [f"{'category':10s} {'steps':>6s} " + " ".join(f"{level:>9s}" for level in LEVELS)]
+    lines = [f"{'category':10s} {'steps':>6s} " + " ".join(f"{level:>9s}" for level in VERIFIED_LEVELS)]
     for category, row in shares.items():
-        lines.append(f"{category:10s} {row['steps']:6d} " + " ".join(f"{row[level]:9.1%}" for level in LEVELS))
+        lines.append(f"{category:10s} {row['steps']:6d} " + " ".join(f"{row[level]:9.1%}" for level in VERIFIED_LEVELS))
     return lines

@@ -26,11 +26,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from crossagent.actions import motion
+from crossagent.actions import latent, motion
 from crossagent.envs.crafter_env import ACTION_NAMES
 from crossagent.envs.crafter_vocabulary import VOCABULARY
 
+# Formats labelled by rules from any recording: the default set (`data label`, the demo, the all-in-one mix,
+# the tokenizer's corpus).
 OUTPUT_FORMATS = ("raw", "motion", "grounding", "skill", "motion_coa", "grounding_coa", "mixed")
+# Formats labelled by a learned model (the latent codebook's encoder): opt-in, given its checkpoint.
+LEARNED_FORMATS = ("latent",)
+KNOWN_FORMATS = (*OUTPUT_FORMATS, *LEARNED_FORMATS)
 DEFAULT_HISTORY = 3
 PROMPT_STYLES = ("compact", "full")
 OBSERVES = {"image": (True, False), "text": (False, True), "both": (True, True)}  # -> (use_image, use_text)
@@ -46,12 +51,15 @@ SPACES = {
                  f" with X, Y the point on the image on a 0-999 scale (X column, Y row); VERB one of: "
                  f"{', '.join(VOCABULARY.grounding.verbs)} (explore and no-op take no point).",
     "skill": f"`Skill: SUBGOAL`, SUBGOAL one of: {', '.join(VOCABULARY.skill.sentences)}.",
+    "latent": f"`Latent: <|latent_N|>`, N one of 0-{latent.CODES - 1}: a learned code for a short chunk of primitive "
+              "actions.",
 }
 LAYOUTS = {
     "raw": "Reply with one line: `Action: ...`.",
     "motion": "Reply with one line: `Motion: ...`; it runs until done.",
     "grounding": "Reply with one line: `Grounding: ...`; it runs until the target is reached and acted on.",
     "skill": "Reply with one line: `Skill: ...`; it runs until the subgoal is done.",
+    "latent": "Reply with one line: `Latent: ...`; its chunk of actions runs.",
     "motion_coa": "Reply with two lines: `Motion: ...` (what you intend), then `Action: ...` (what runs now).",
     "grounding_coa": "Reply with two lines: `Grounding: ...` (what you intend), then `Action: ...` (what runs now).",
     "mixed": "Reply with the level that fits the moment: an upper level (`Skill:`, `Grounding:` or "
@@ -62,6 +70,7 @@ LEVELS_OF_FORMAT = {
     "raw": ("raw",), "motion": ("motion",), "grounding": ("grounding",), "skill": ("skill",),
     "motion_coa": ("motion", "raw"), "grounding_coa": ("grounding", "raw"),
     "mixed": ("skill", "grounding", "motion", "raw"),
+    "latent": ("latent",),
 }
 # Formats whose reply holds any ordered selection of their levels (the model picks); the others hold every one.
 PICKS_ITS_LEVELS = ("mixed",)
@@ -72,11 +81,16 @@ TEXT_VIEW = ("The current observation {comes} as text: the 9x7 cells around you 
 
 
 def system_prompt(output_format: str, with_text: bool = False, with_image: bool = True) -> str:
-    if output_format not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
+    check_format(output_format)
     spaces = "\n".join(f"- {SPACES[level]}" for level in LEVELS_OF_FORMAT[output_format])
     text_view = "\n" + TEXT_VIEW.format(comes="also comes" if with_image else "comes") if with_text else ""
     return f"{ROLE}{text_view}\nAction space:\n{spaces}\n{LAYOUTS[output_format]}"
+
+
+def check_format(output_format: str) -> str:
+    if output_format not in KNOWN_FORMATS:
+        raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(KNOWN_FORMATS)})")
+    return output_format
 
 
 def check_prompt_style(prompt_style: str) -> str:
@@ -123,8 +137,8 @@ def build_messages(output_format: str, instruction: str, history: list[Turn], im
     if prompt_style == "full":
         system = system_prompt(output_format, with_text=text is not None, with_image=image is not None)
         messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
-    elif output_format not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {output_format!r} (known: {', '.join(OUTPUT_FORMATS)})")
+    else:
+        check_format(output_format)
     images = []
     first = True
     for turn in [*kept, Turn(image, text, "")]:

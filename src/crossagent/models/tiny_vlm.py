@@ -114,18 +114,19 @@ def build_model(tokenizer: PreTrainedTokenizerFast, config: TinyVLMConfig) -> Qw
     return model.eval()
 
 
-def build_tiny_model(corpus: Iterable[str] | None = None, config: TinyVLMConfig = TinyVLMConfig()
-                     ) -> tuple[Qwen2VLForConditionalGeneration, Qwen2VLImageTextProcessor]:
-    """Train a tokenizer on `corpus` (default: the agent's prompts and level lines); build the model and processor."""
-    tokenizer = train_tokenizer(corpus, config.tokenizer)
+def build_tiny_model(corpus: Iterable[str] | None = None, config: TinyVLMConfig = TinyVLMConfig(),
+                     latent_codes: bool = False) -> tuple[Qwen2VLForConditionalGeneration, Qwen2VLImageTextProcessor]:
+    """Train a tokenizer on `corpus` (default: the agent's prompts and level lines); build the model and processor.
+    `latent_codes`: a model for the latent format, whose tokenizer also has the latent code tokens."""
+    tokenizer = train_tokenizer(corpus, config.tokenizer, latent_codes)
     return build_model(tokenizer, config), build_processor(tokenizer, config)
 
 
 def create_tiny_model(path: str | Path, corpus: Iterable[str] | None = None,
-                      config: TinyVLMConfig = TinyVLMConfig()) -> Path:
+                      config: TinyVLMConfig = TinyVLMConfig(), latent_codes: bool = False) -> Path:
     """Build the tiny model and save it with its processor to `path`; `loading.load_model(path)` reads it back."""
     path = Path(path)
-    model, processor = build_tiny_model(corpus, config)
+    model, processor = build_tiny_model(corpus, config, latent_codes)
     model.save_pretrained(path)
     save_processor(processor, path)
     return path

@@ -6,6 +6,10 @@ coordinates are three tokens), keeps Qwen2-VL's chat and vision tokens as single
 and carries a Qwen2-VL chat template. `{% generation %}` marks assistant text, so
 `apply_chat_template(..., return_assistant_tokens_mask=True)` masks everything else
 for assistant-only loss.
+
+The latent level's code tokens (`<|latent_0|>` ...) are added only to a tokenizer made for the latent
+format (`latent_codes=True`): every other tokenizer, and so the tiny model's vocabulary and initial
+weights, stays as it was.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from crossagent.actions import grounding, motion, raw, skill
+from crossagent.actions import grounding, latent, motion, raw, skill
 from crossagent.envs.crafter_env import ACHIEVEMENTS, ACTION_NAMES
 from crossagent.envs.crafter_vocabulary import VOCABULARY
 from crossagent.models.prompts import OUTPUT_FORMATS, system_prompt, task_line
@@ -35,6 +39,7 @@ CONTROL_TOKENS = (ENDOFTEXT, IM_START, IM_END, VISION_START, VISION_END, IMAGE_P
 # Reply tokens: grounding replies contain them, so decoding must keep them (special=False).
 REPLY_TOKENS = (*grounding.OBJECT_REF, *grounding.POINT_REF)
 SPECIAL_TOKENS = (*CONTROL_TOKENS, *REPLY_TOKENS)
+LATENT_TOKENS = latent.TOKENS  # reply tokens too, of a tokenizer made for the latent format only
 
 QWEN2_PRETOKENIZE_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
                            r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
@@ -113,9 +118,10 @@ def _text_views(seed: int, count: int = 50) -> Iterator[str]:
                          f"achievements: {', '.join(rng.sample(ACHIEVEMENTS, rng.randint(1, 4)))}", f"time: {rng.choice(['day', 'night'])}"])
 
 
-def train_tokenizer(texts: Iterable[str] | None = None, config: TokenizerConfig = TokenizerConfig()
-                    ) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE on `texts` (default: `default_corpus()`) and wrap it for transformers."""
+def train_tokenizer(texts: Iterable[str] | None = None, config: TokenizerConfig = TokenizerConfig(),
+                    latent_codes: bool = False) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE on `texts` (default: `default_corpus()`) and wrap it for transformers;
+    `latent_codes` appends the latent code tokens (after the trained vocabulary, so no other id moves)."""
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
     bpe.pre_tokenizer = pre_tokenizers.Sequence([
@@ -135,6 +141,8 @@ def train_tokenizer(texts: Iterable[str] | None = None, config: TokenizerConfig 
     # Reply tokens stay whole inside text (normalized=False) yet survive skip_special_tokens.
     bpe.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in CONTROL_TOKENS])
     bpe.add_tokens([AddedToken(token, special=False, normalized=False) for token in REPLY_TOKENS])
+    if latent_codes:
+        bpe.add_tokens([AddedToken(token, special=False, normalized=False) for token in LATENT_TOKENS])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         eos_token=IM_END,  # as Qwen2-VL-Instruct: a reply ends with <|im_end|>

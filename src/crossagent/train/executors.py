@@ -23,7 +23,7 @@ from torch import nn
 
 from crossagent.data.executor_examples import Examples, examples
 from crossagent.data.recording import episodes_of, load_trajectories, read_manifest
-from crossagent.executors.checkpoint import CONFIG, read_config, save_policy
+from crossagent.executors.checkpoint import CONFIG, TRAIN_HINT, read_config, save_policy
 from crossagent.executors.policy import ExecutorPolicy, PolicyConfig
 from crossagent.executors.registry import LEARNED_LEVELS
 from crossagent.fingerprint import changes, fingerprint
@@ -65,7 +65,7 @@ def train_executors(data: str | Path, out: str | Path, levels: Sequence[str] = L
     manifest = read_manifest(data)
     settings = {"config": asdict(config), "data": fingerprint(manifest["episodes"])}
     out = Path(out)
-    todo = [level for level in levels if not _trained(out / level, settings)]
+    todo = [level for level in levels if not trained_with(out / level, settings)]
     results = [LevelResult(level, True, 0, 0.0, {}) for level in levels if level not in todo]
     if not todo:
         return results
@@ -78,10 +78,11 @@ def train_executors(data: str | Path, out: str | Path, levels: Sequence[str] = L
     return sorted(results, key=lambda r: levels.index(r.level))
 
 
-def _trained(folder: Path, settings: dict) -> bool:
+def trained_with(folder: Path, settings: dict, hint: str = TRAIN_HINT) -> bool:
+    """Whether `folder` holds a checkpoint trained with `settings`; one trained otherwise is refused."""
     if not (folder / CONFIG).exists():  # nothing yet, or a run stopped before its checkpoint: train it
         return False
-    stored = read_config(folder)["training"].get("settings", {})
+    stored = read_config(folder, hint)["training"].get("settings", {})
     differs = changes(stored, settings)
     if differs:
         raise ValueError(f"{folder} holds an executor trained otherwise ({'; '.join(differs)}); "
