@@ -13,6 +13,7 @@ from crossagent.comparison import (GRPO_LEVEL_SHARES_PNG, GRPO_ROW, LEVEL_SHARES
                                    SFT_ROW, ComparisonSettings, across_seeds, run_comparison)
 from crossagent.pipeline import StageMismatch
 from crossagent.tasks.suite import load_suite
+from tests.latent.conftest import checkpoints, recording  # noqa: F401  (a small codebook, and its recording)
 
 EVAL_TASKS = ("craft.place_table.kit.w45", "embodied.collect_wood.near.w0")
 
@@ -118,3 +119,23 @@ def test_across_seeds_gives_the_t_interval():
 def test_every_row_can_be_named_in_rows():
     assert all("," not in row.name for row in ROWS)  # --rows is comma-separated
     assert len({row.name for row in ROWS}) == len(ROWS)
+
+
+def test_the_latent_row_trains_on_the_codebooks_labels_with_the_code_tokens(compared, checkpoints):
+    settings, _, _ = compared
+    latent = next(row for row in ROWS if row.dataset == "latent")
+    assert latent not in comparison.DEFAULT_ROWS  # it needs a codebook
+    text = run_comparison(replace(settings, executors_dir=checkpoints, seeds=1), [latent]).read_text()
+    assert _line(text.split("## Success")[1], "latent HA (fast)").count("±") == 3
+    with ResultsStore(settings.out / RESULTS_FILE) as store:
+        assert len(store.done_keys("latent HA (fast)@fast", load_suite().name)) == len(EVAL_TASKS) * 2
+    vocabulary = json.loads((settings.out / "model" / "init-latent" / "tokenizer.json").read_text())["added_tokens"]
+    assert "<|latent_0|>" in {token["content"] for token in vocabulary}
+    assert json.loads((settings.out / "comparison.json").read_text())["examples"]["latent"] > 0
+
+
+def test_a_missing_codebook_is_named_before_any_training(compared, tmp_path):
+    settings, _, _ = compared
+    latent = next(row for row in ROWS if row.dataset == "latent")
+    with pytest.raises(FileNotFoundError, match="latent"):
+        run_comparison(replace(settings, executors_dir=tmp_path), [latent])

@@ -35,13 +35,13 @@ from crossagent.agents.level_agent import REQUERY_EVERY
 from crossagent.arguments import output_dir
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.bench.metrics import CategoryMetrics, Summary, summaries_from_store
-from crossagent.bench.model_eval import EVAL_SAMPLING, ModelEvaluation, stored_name
+from crossagent.bench.model_eval import EVAL_SAMPLING, ModelEvaluation, decoded_levels, stored_name
 from crossagent.bench.report import asr_cell, markdown_table, number, percent
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
 from crossagent.executors.registry import DEFAULT_CHECKPOINTS, LEARNED_LEVELS, SCRIPTED, Executors
-from crossagent.models.prompts import OBSERVES, OUTPUT_FORMATS, check_prompt_style
+from crossagent.models.prompts import LEARNED_FORMATS, LEVELS_OF_FORMAT, OBSERVES, OUTPUT_FORMATS, check_prompt_style
 from crossagent.models.threads import DEFAULT_THREADS, use_threads
 from crossagent.pipeline import (Pipeline, Stage, benchmark_stage, evaluation_stage, grpo_stage, label_stage,
                                  record_stage, run_pipeline, sft_stage, tiny_model_stage)
@@ -72,8 +72,11 @@ class Row:
         return stored_name(self.evaluated_with(executors).agent_name(self.name + seed_label), self.mode)
 
     def evaluated_with(self, executors: Executors) -> Executors:
-        """Slow mode executes raw actions only: its episodes do not depend on the executors."""
-        return SCRIPTED if self.mode == "slow" else executors
+        """The executors its episodes depend on: none in slow mode (raw actions only), the kind only where its
+        format has a level with a learned executor (the latent level's codebook is read from the folder either way)."""
+        if self.mode == "slow" or not set(LEVELS_OF_FORMAT[self.output_format]) & set(LEARNED_LEVELS):
+            return Executors(SCRIPTED.kind, executors.checkpoints)
+        return executors
 
 
 ROWS = (
@@ -83,6 +86,7 @@ ROWS = (
     Row("skill HA (fast)", "skill", "skill", "fast"),
     Row("motion-CoA (slow)", "motion_coa", "motion_coa", "slow"),
     Row("grounding-CoA (slow)", "grounding_coa", "grounding_coa", "slow"),
+    Row("latent HA (fast)", "latent", "latent", "fast"),  # opt-in: needs the latent codebook (EXECUTORS_DIR/latent)
     Row("all-in-one as raw-only", MIX, "raw", "slow"),
     Row("all-in-one as motion HA", MIX, "motion", "fast"),
     Row("all-in-one as grounding HA", MIX, "grounding", "fast"),
@@ -95,6 +99,7 @@ ROWS = (
 )
 GRPO_ROW, SFT_ROW, MATCHED_ROW = (next(row for row in ROWS if row.seeded and row.training == training)
                                   for training in ("grpo", "sft", "matched"))
+DEFAULT_ROWS = tuple(row for row in ROWS if row.dataset not in LEARNED_FORMATS)
 
 
 @dataclass
@@ -142,8 +147,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("compare", help="train and evaluate every row of docs/results.md (resumable)")
     add_options(parser, ComparisonSettings, skip=("out",))
     parser.add_argument("--out", type=output_dir, default=ComparisonSettings.out, help="the run folder")
-    parser.add_argument("--rows", default=",".join(row.name for row in ROWS),
-                        help="comma-separated row names to run (default: all)")
+    parser.add_argument("--rows", default=",".join(row.name for row in DEFAULT_ROWS),
+                        help="comma-separated row names to run (default: all but the latent row, which needs a "
+                             "codebook: `crossagent executors train-latent --out EXECUTORS_DIR/latent`)")
     parser.set_defaults(run=run_comparison_command)
 
 
@@ -158,7 +164,7 @@ def run_comparison_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_comparison(settings: ComparisonSettings, rows: Sequence[Row] = ROWS) -> Path:
+def run_comparison(settings: ComparisonSettings, rows: Sequence[Row] = DEFAULT_ROWS) -> Path:
     if settings.observe not in OBSERVES:
         raise ValueError(f"--observe {settings.observe!r} is not one of {', '.join(OBSERVES)}")
     if settings.seeds < 1:
@@ -173,31 +179,43 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
     out, suite = settings.out, load_suite()
     use_image, use_text = OBSERVES[settings.observe]
     executors = Executors(settings.executors, settings.executors_dir)
-    if any(row.evaluated_with(executors).learned for row in rows):
-        for level in LEARNED_LEVELS:
-            executors.execute_fn(level)  # a missing checkpoint fails here, before any training
+    needed = [*(LEARNED_LEVELS if any(row.evaluated_with(executors).learned for row in rows) else ()),
+              *(level for row in rows for level in decoded_levels(row.output_format))]
+    for level in dict.fromkeys(needed):
+        executors.execute_fn(level)  # a missing checkpoint fails here, before any training
     train = train_tasks(suite, settings.per_category)
     recording = record_stage(out, train, settings.record_trials, settings.workers)
-    labels = label_stage(out, recording, BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
-                                                     prompt_style=settings.prompt_style, seed=settings.seed,
-                                                     requery_every=settings.requery_every),
-                         OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS, settings.workers)
-    model = tiny_model_stage(out)  # every row starts from these weights and this tokenizer
+    build = BuildConfig(history=settings.history, use_image=use_image, use_text=use_text,
+                        prompt_style=settings.prompt_style, seed=settings.seed, requery_every=settings.requery_every)
+    labels = label_stage(out, recording, build, OUTPUT_FORMATS, ALL_IN_ONE_WEIGHTS, settings.workers)
+    model = tiny_model_stage(out)  # every row starts from these weights and this tokenizer (but the latent row's)
     tasks = heldout_tasks(suite, None if settings.heldout_per_category < 0 else settings.heldout_per_category)
     facts = {"settings": {k: str(v) for k, v in vars(settings).items()}, "speed": {}}
     facts["examples"] = pipeline.run_all([recording, labels, model])[labels.name]["examples"]
+    # The latent row: codes labelled by the codebook's encoder, a model whose tokenizer has the code tokens.
+    if any(row.dataset in LEARNED_FORMATS for row in rows):
+        latent_labels = label_stage(out, recording, build, LEARNED_FORMATS, None, settings.workers,
+                                    latent=Path(settings.executors_dir) / "latent")
+        latent_model = tiny_model_stage(out, latent_codes=True)
+        facts["examples"].update(pipeline.run_all([latent_labels, latent_model])[latent_labels.name]["examples"])
+        starts = {dataset: (latent_model, latent_labels) for dataset in LEARNED_FORMATS}
+    else:
+        starts = {}
     for agent in REFERENCES:
         pipeline.run(benchmark_stage(out, agent, tasks, settings.trials, suite, settings.workers))
 
-    def sft(dataset: str, seed: int, start: Stage = model, steps: int = settings.sft_steps, tag: str = "") -> Stage:
+    def sft(dataset: str, seed: int, start: Stage | None = None, steps: int = settings.sft_steps,
+            tag: str = "") -> Stage:
+        """`start`: a trained stage to continue (its final weights), else the dataset's initial model."""
         label = settings.seed_label(seed)
-        return sft_stage(f"SFT {dataset}{tag}{label}", out / "model" / _folder(f"{dataset}{tag}{label}"), start,
-                         labels.folder / dataset, labels,
+        initial, dataset_labels = starts.get(dataset, (model, labels))
+        return sft_stage(f"SFT {dataset}{tag}{label}", out / "model" / _folder(f"{dataset}{tag}{label}"),
+                         start or initial, dataset_labels.folder / dataset, dataset_labels,
                          SFTSettings(model="", dataset="", output_dir="", max_steps=steps,
                                      batch_size=settings.batch_size, learning_rate=settings.learning_rate,
                                      save_steps=250, logging_steps=10, seed=seed, bf16=settings.bf16,
                                      attention="eager" if settings.bf16 else "sdpa", progress=settings.workers == 1),
-                         weights="final" if start is not model else "")
+                         weights="final" if start else "")
 
     def grpo_run(seed: int, start: Stage) -> Stage:
         label = settings.seed_label(seed)

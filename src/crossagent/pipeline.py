@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from crossagent.envs.text_view import TEXT_VIEW_VERSION
-from crossagent.fingerprint import changes, fingerprint, plain
+from crossagent.fingerprint import changes, directory_hash, fingerprint, plain
 from crossagent.folder_lock import hold_folder
 from crossagent.json_files import read_json
 from crossagent.progress import quiet_library_bars
@@ -192,34 +192,41 @@ def _record(agent: str, tasks, trials: int, folder: Path, workers: int) -> dict:
 
 
 def label_stage(out: Path, recording: Stage, build, formats: Sequence[str], mix: dict[str, float] | None,
-                workers: int = 1) -> Stage:
+                workers: int = 1, latent: Path | None = None) -> Stage:
+    """`latent`: the latent codebook's checkpoint, for the latent format (a stage of its own, `labelled-latent`)."""
     # `workers` (processes verifying the mixed format's levels) does not change what the stage writes.
-    settings = {"recording": recording.fingerprint, "build": plain(build), "formats": list(formats), "mix": mix}
-    return Stage("label into every level", out / "data" / "labelled", settings,
-                 partial(_label, recording.folder, tuple(formats), out / "data" / "labelled", mix, build, workers))
+    settings = {"recording": recording.fingerprint, "build": plain(build), "formats": list(formats), "mix": mix,
+                **({"latent": directory_hash(latent)} if latent else {})}
+    name, folder = ("label the latent level", out / "data" / "labelled-latent") if latent else (
+        "label into every level", out / "data" / "labelled")
+    return Stage(name, folder, settings, partial(_label, recording.folder, tuple(formats), folder, mix, build, workers,
+                                                 latent))
 
 
-def _label(recording: Path, formats, folder: Path, mix, build, workers: int) -> dict:
+def _label(recording: Path, formats, folder: Path, mix, build, workers: int, latent: Path | None) -> dict:
     from crossagent.data.builders import label
 
     quiet_library_bars()
-    report = label(recording, list(formats), folder, mix, build, workers=workers)
+    report = label(recording, list(formats), folder, mix, build, workers=workers, latent=latent)
     return {"examples": {name: counts["kept"] for name, counts in report["datasets"].items()},
             "rejected": {name: counts["rejected"] for name, counts in report["datasets"].items()}}
 
 
-def tiny_model_stage(out: Path, config=None) -> Stage:
+def tiny_model_stage(out: Path, config=None, latent_codes: bool = False) -> Stage:
+    """`latent_codes`: the model for the latent format, whose tokenizer also has the code tokens (`init-latent`)."""
     from crossagent.models.tiny_vlm import TinyVLMConfig
 
     config = config or TinyVLMConfig()
-    return Stage("build the tiny model", out / "model" / "init", {"tiny_config": plain(config)},
-                 partial(_tiny_model, out / "model" / "init", config))
+    name, folder = ("build the tiny model with latent codes", out / "model" / "init-latent") if latent_codes else (
+        "build the tiny model", out / "model" / "init")
+    return Stage(name, folder, {"tiny_config": plain(config), **({"latent_codes": True} if latent_codes else {})},
+                 partial(_tiny_model, folder, config, latent_codes))
 
 
-def _tiny_model(folder: Path, config) -> dict:
+def _tiny_model(folder: Path, config, latent_codes: bool) -> dict:
     from crossagent.models.tiny_vlm import create_tiny_model
 
-    return {"model": str(create_tiny_model(folder, config=config))}
+    return {"model": str(create_tiny_model(folder, config=config, latent_codes=latent_codes))}
 
 
 def sft_stage(name: str, folder: Path, model: Stage, dataset: Path, labels: Stage, sft, weights: str = "") -> Stage:
