@@ -139,3 +139,12 @@ def test_a_missing_codebook_is_named_before_any_training(compared, tmp_path):
     latent = next(row for row in ROWS if row.dataset == "latent")
     with pytest.raises(FileNotFoundError, match="latent"):
         run_comparison(replace(settings, executors_dir=tmp_path), [latent])
+
+
+def test_with_two_workers_labelling_waits_for_the_recording(tmp_path, monkeypatch):
+    suite = load_suite()
+    monkeypatch.setattr(comparison, "heldout_tasks", lambda suite_, per_category: (suite.task(EVAL_TASKS[0]),))
+    settings = ComparisonSettings(out=tmp_path, per_category=1, record_trials=1, trials=1, sft_steps=2, batch_size=2,
+                                  slots=2, workers=2)
+    text = run_comparison(settings, [ROWS[0]]).read_text()
+    assert _line(text.split("## Success")[1], "raw-only").count("±") == 2

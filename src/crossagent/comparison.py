@@ -191,7 +191,9 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
     model = tiny_model_stage(out)  # every row starts from these weights and this tokenizer (but the latent row's)
     tasks = heldout_tasks(suite, None if settings.heldout_per_category < 0 else settings.heldout_per_category)
     facts = {"settings": {k: str(v) for k, v in vars(settings).items()}, "speed": {}}
-    facts["examples"] = pipeline.run_all([recording, labels, model])[labels.name]["examples"]
+    # Labelling reads the finished recording: it starts when the recording is done, beside the model's build.
+    ready_labels = pipeline.run_all([recording, model], then=lambda done, _: [labels] if done is recording else [])
+    facts["examples"] = ready_labels[labels.name]["examples"]
     # The latent row: codes labelled by the codebook's encoder, a model whose tokenizer has the code tokens.
     if any(row.dataset in LEARNED_FORMATS for row in rows):
         latent_labels = label_stage(out, recording, build, LEARNED_FORMATS, None, settings.workers,
