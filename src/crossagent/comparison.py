@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from crossagent.actions.levels import DECODED_LEVELS
 from crossagent.agents.level_agent import REQUERY_EVERY
 from crossagent.arguments import output_dir
 from crossagent.bench.level_shares import plot_level_shares
@@ -74,9 +75,10 @@ class Row:
     def evaluated_with(self, executors: Executors) -> Executors:
         """The executors its episodes depend on: none in slow mode (raw actions only), the kind only where its
         format has a level with a learned executor (the latent level's codebook is read from the folder either way)."""
-        if self.mode == "slow" or not set(LEVELS_OF_FORMAT[self.output_format]) & set(LEARNED_LEVELS):
-            return Executors(SCRIPTED.kind, executors.checkpoints)
-        return executors
+        levels = set(LEVELS_OF_FORMAT[self.output_format])
+        if self.mode != "slow" and levels & set(LEARNED_LEVELS):
+            return executors
+        return Executors(SCRIPTED.kind, executors.checkpoints) if levels & set(DECODED_LEVELS) else SCRIPTED
 
 
 ROWS = (
