@@ -72,7 +72,6 @@ def test_a_tiny_model_with_the_code_tokens_sft_s_on_the_latent_format_and_writes
                                                                                         tmp_path):
     import torch
 
-    from crossagent.envs.crafter_env import Observation
     from crossagent.models.generation import GenerationSettings, generate_batch
     from crossagent.models.loading import load_model
     from crossagent.models.prompts import build_messages
