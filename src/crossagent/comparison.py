@@ -378,23 +378,24 @@ def across_seeds(values: Sequence[float]) -> tuple[float, float, tuple[float, fl
 
 def seeds_section(variants: Sequence[Variant], heldout: dict[str, Summary]) -> list[str]:
     """Per seeded row and executors: held-out ASR (each seed's mean over trials) across its training seeds."""
-    groups: dict[str, list[Summary]] = {}
+    groups: dict[tuple[Row, bool], list[Summary]] = {}
     for variant in variants:
         if variant.row.seeded:
-            groups.setdefault(variant.label.replace(f" (seed {variant.seed})", ""), []).append(heldout[variant.agent])
+            groups.setdefault((variant.row, variant.learned), []).append(heldout[variant.agent])
     lines = []
-    for label, summaries in groups.items():
+    for (row, learned), summaries in groups.items():
         if len(summaries) < 2:
             continue
         cells = []
-        for category in (*CATEGORIES, "overall"):
+        for category in CATEGORIES:
             if any(s.category(category) is None for s in summaries):
                 cells.append("-")
                 continue
             mean, std, _ = across_seeds([100 * s.category(category).asr for s in summaries])
             cells.append(f"{mean:.1f} ± {std:.1f}")
-        _, _, (low, high) = across_seeds([100 * s.overall.asr for s in summaries])
-        lines.append([label, str(len(summaries)), *cells, f"[{low:.1f}, {high:.1f}]"])
+        mean, std, (low, high) = across_seeds([100 * s.overall.asr for s in summaries])
+        lines.append([row.name + (" + learned executors" if learned else ""), str(len(summaries)), *cells,
+                      f"{mean:.1f} ± {std:.1f}", f"[{low:.1f}, {high:.1f}]"])
     if not lines:
         return []
     header = ["row", "seeds", *(f"{c} held-out" for c in CATEGORIES), "overall held-out", "overall 95 % interval"]

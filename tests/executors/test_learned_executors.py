@@ -64,18 +64,24 @@ class Sealed:
         raise AssertionError(f"the learned executor read state.{name}")
 
 
-@pytest.mark.parametrize("level", sorted(ACTIONS))
-def test_reads_nothing_but_the_text_view(level, monkeypatch):
-    env, state = game()
-    sealed = Sealed()
-    calls = []
+def sealed_views(monkeypatch, module, state) -> tuple[Sealed, list]:
+    """A Sealed state, and the list of views `module.render_text` is asked for (each must be of that state;
+    it renders the real `state` instead)."""
+    sealed, calls = Sealed(), []
 
     def view_of(seen):
         calls.append(seen)
         assert seen is sealed
         return render_text(state)
 
-    monkeypatch.setattr(learned, "render_text", view_of)
+    monkeypatch.setattr(module, "render_text", view_of)
+    return sealed, calls
+
+
+@pytest.mark.parametrize("level", sorted(ACTIONS))
+def test_reads_nothing_but_the_text_view(level, monkeypatch):
+    env, state = game()
+    sealed, calls = sealed_views(monkeypatch, learned, state)
     actions, _ = drive(LearnedExecutor(small_policy(level)).execute(ACTIONS[level], sealed, 64), env)
     assert len(calls) == len(actions) > 0  # one view per step
 

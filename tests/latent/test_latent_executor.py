@@ -15,7 +15,7 @@ from crossagent.executors.latent import LatentExecutor
 from crossagent.executors.features import stack
 from crossagent.executors.latent_model import END, first_view, load_latent, save_latent
 from crossagent.executors.registry import Executors
-from tests.executors.test_learned_executors import Sealed, drive, game
+from tests.executors.test_learned_executors import drive, game, sealed_views
 from tests.latent.conftest import SMALL
 
 
@@ -47,15 +47,7 @@ def test_it_respects_the_callers_budget(executor):
 
 def test_it_reads_nothing_but_the_text_view(executor, monkeypatch):
     env, state = game()
-    sealed = Sealed()
-    calls = []
-
-    def view_of(seen):
-        calls.append(seen)
-        assert seen is sealed
-        return render_text(state)
-
-    monkeypatch.setattr(latent_executor, "render_text", view_of)
+    sealed, calls = sealed_views(monkeypatch, latent_executor, state)
     actions, _ = drive(executor.execute(Latent(1), sealed, 64), env)
     assert len(calls) == len(actions) > 0  # one view per step
 

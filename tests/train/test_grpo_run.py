@@ -32,7 +32,7 @@ from crossagent.models.reply_request import ReplyRequest, Sample  # noqa: E402
 from crossagent.models.samplers import LocalSampler, ServerSampler  # noqa: E402
 from crossagent.train.rollouts import RolloutSettings, collect_rollouts, group_specs  # noqa: E402
 
-from .conftest import tiny_config  # noqa: E402
+from .conftest import plain_logprobs, tiny_config  # noqa: E402
 
 WOOD, TABLE = "embodied.collect_wood.near.w0", "craft.place_table.kit.w45"
 
@@ -153,15 +153,7 @@ def test_reply_logprobs_line_up_with_a_plain_forward_pass(tiny_path):
         encoded = encode_turns(turns, [0, 1], model, processor, constrained=False)
         batched, mask, _ = reply_logprobs(model, [encoded[0], encoded[1]], temperature=1.0)
         for row, turn in enumerate(turns):
-            text = processor.apply_chat_template(turn.messages, add_generation_prompt=True, tokenize=False)
-            inputs = processor(text=[text], images=turn.images, return_tensors="pt")
-            prompt = inputs["input_ids"].shape[1]
-            reply = torch.tensor([turn.token_ids])
-            inputs["input_ids"] = torch.cat([inputs["input_ids"], reply], dim=1)
-            inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
-            inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(reply)], dim=1)
-            logits = model(**inputs).logits[0, prompt - 1:-1]
-            expected = logits.log_softmax(-1).gather(-1, reply[0].unsqueeze(-1)).squeeze(-1)
+            expected = plain_logprobs(model, processor, turn, None, temperature=1.0)
             length = len(turn.token_ids)
             assert mask[row].sum() == length
             assert torch.allclose(batched[row, :length], expected, atol=1e-4)

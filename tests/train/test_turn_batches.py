@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from crossagent.agents.model_policy import SampledTurn
-from crossagent.models.constrained_decoding import unpack_allowed
 from crossagent.models.generation import GenerationSettings
 from crossagent.models.loading import load_model
 from crossagent.models.prompts import Turn, build_messages
@@ -16,6 +15,7 @@ from crossagent.models.reply_request import ReplyRequest
 from crossagent.models.samplers import LocalSampler
 from crossagent.train.grpo_loss import reply_logprobs, score_turns
 from crossagent.train.turn_batches import encode_turns, shared_prefix
+from .conftest import plain_logprobs
 
 
 @pytest.fixture(scope="module")
@@ -35,21 +35,6 @@ def sampled(tiny_path):
                          request.output_format, request.final_level)
              for request, sample in zip(requests, sampler.sample(requests))]
     return model, processor, turns
-
-
-def plain_logprobs(model, processor, turn: SampledTurn, masks: np.ndarray, temperature: float) -> torch.Tensor:
-    """One turn alone, no padding, no cache: the full sequence's logits, held to the grammar."""
-    text = processor.apply_chat_template(turn.messages, add_generation_prompt=True, tokenize=False)
-    inputs = processor(text=[text], images=turn.images, return_tensors="pt")
-    prompt = inputs["input_ids"].shape[1]
-    reply = torch.tensor([turn.token_ids])
-    inputs["input_ids"] = torch.cat([inputs["input_ids"], reply], dim=1)
-    inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
-    inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(reply)], dim=1)
-    logits = model(**inputs).logits[0, prompt - 1:-1] / temperature
-    allowed = torch.from_numpy(unpack_allowed(masks, logits.shape[-1]))
-    logits = logits.masked_fill(~allowed, torch.finfo(logits.dtype).min)
-    return logits.log_softmax(-1).gather(-1, reply[0].unsqueeze(-1)).squeeze(-1)
 
 
 def test_the_micro_batch_shares_the_system_prompt(sampled):

@@ -34,30 +34,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     table.add_argument("--trials", type=positive_int, default=3)
     table.add_argument("--workers", type=positive_int, default=2)
     table.add_argument("--out", type=output_dir, default=Path("runs/oracle"))
-    table.add_argument("--executors", type=executor_kinds, default=("scripted",),
+    table.add_argument("--executors", type=comma_choices(KINDS, "executors"), default=("scripted",),
                        help=f"comma-separated, a row per level for each: {', '.join(KINDS)} (default: scripted)")
     table.add_argument("--executors-dir", type=Path, default=DEFAULT_CHECKPOINTS,
                        help=f"learned executors' checkpoints, one folder per level (default: {DEFAULT_CHECKPOINTS})")
-    table.add_argument("--levels", type=levels_list, default=DEFAULT_LEVELS,
+    table.add_argument("--levels", type=comma_choices(LEVELS, "levels"), default=DEFAULT_LEVELS,
                        help=f"comma-separated, of {', '.join(LEVELS)} (default: {','.join(DEFAULT_LEVELS)}; latent "
                             "needs its checkpoint in --executors-dir)")
     table.set_defaults(run=run_level_table)
 
 
-def levels_list(text: str) -> tuple[str, ...]:
-    levels = tuple(level.strip() for level in text.split(",") if level.strip())
-    unknown = [level for level in levels if level not in LEVELS]
-    if unknown or not levels:
-        raise argparse.ArgumentTypeError(f"not levels: {text!r} (known: {', '.join(LEVELS)})")
-    return levels
-
-
-def executor_kinds(text: str) -> tuple[str, ...]:
-    kinds = tuple(kind.strip() for kind in text.split(",") if kind.strip())
-    unknown = [kind for kind in kinds if kind not in KINDS]
-    if unknown or not kinds:
-        raise argparse.ArgumentTypeError(f"not executors: {text!r} (known: {', '.join(KINDS)})")
-    return kinds
+def comma_choices(known: tuple[str, ...], what: str):
+    """An argparse type: a comma-separated, non-empty list of `known` names (`what` names them in errors)."""
+    def parse(text: str) -> tuple[str, ...]:
+        chosen = tuple(name.strip() for name in text.split(",") if name.strip())
+        if not chosen or any(name not in known for name in chosen):
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r} (known: {', '.join(known)})")
+        return chosen
+    return parse
 
 
 def run_level_table(args: argparse.Namespace) -> int:
