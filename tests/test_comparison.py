@@ -26,8 +26,8 @@ def compared(tmp_path_factory):
     patch.setattr(comparison, "heldout_tasks", lambda suite_, per_category: tuple(suite.task(i) for i in EVAL_TASKS))
     settings = ComparisonSettings(out=tmp_path_factory.mktemp("compare"), per_category=1, record_trials=1,
                                   trials=2, sft_steps=2, batch_size=2, seeds=2, grpo_updates=1, grpo_group_size=2,
-                                  grpo_tasks_per_batch=1, grpo_sampling_rounds=1, grpo_max_episode_steps=4, slots=4,
-                                  workers=1)
+                                  grpo_tasks_per_batch=1, grpo_sampling_rounds=1, grpo_max_episode_steps=4,
+                                  grpo_per_category=1, slots=4, workers=1)
     rows = [ROWS[0], SFT_ROW, GRPO_ROW, MATCHED_ROW]  # one specialist, and the seeded rows
     path = run_comparison(settings, rows)
     yield settings, rows, path

@@ -107,7 +107,7 @@ DEFAULT_ROWS = tuple(row for row in ROWS if row.dataset not in LEARNED_FORMATS)
 @dataclass
 class ComparisonSettings:
     out: Path = Path("runs/compare")  # the run folder
-    per_category: int | None = None  # training tasks per category (default: every training task)
+    per_category: int | None = None  # training tasks per category with expert episodes for SFT (default: every one)
     record_trials: int = 2  # expert episodes per training task
     heldout_per_category: int = -1  # held-out tasks per category besides the mini set (0: none; -1: all of them)
     trials: int = 2  # evaluation trials per held-out task
@@ -128,6 +128,9 @@ class ComparisonSettings:
     grpo_max_episode_steps: int = 150  # caps each GRPO episode
     grpo_learning_rate: float = 1e-4  # GRPO learning rate
     grpo_call_cost: float = 0.0  # GRPO reward: subtracted per model call (a price on not delegating)
+    # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
+    # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
+    grpo_per_category: int | None = None
     slots: int = 30  # episodes evaluated side by side
     requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query the model after k executor steps
     constrained: bool = True  # evaluation and GRPO rollout replies held to the output format's grammar
@@ -230,7 +233,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
             use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
             call_cost=settings.grpo_call_cost, max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16,
-            gradient_accumulation_steps=4, checkpoint_every=2, seed=seed, constrained=settings.constrained), train)
+            gradient_accumulation_steps=4, checkpoint_every=2, seed=seed, constrained=settings.constrained),
+            train_tasks(suite, settings.grpo_per_category))
 
     # Every model a row needs, by (dataset, training, seed); GRPO and the matched SFT are added when ready.
     models: dict[tuple[str, str, int], Stage] = {}

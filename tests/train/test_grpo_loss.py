@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from crossagent.train.grpo_loss import (clipped_policy_loss, clipped_share, entropy_from_logits, group_advantages,
-                                        grpo_loss, kl_k3, masked_mean, optimizer_steps)
+                                        grpo_loss, kl_k3, masked_mean, optimizer_steps, turn_weights)
 
 
 def test_advantages_are_normalised_within_each_group():
@@ -25,6 +25,19 @@ def test_equal_returns_give_exactly_zero_advantage_and_zero_policy_gradient():
     old = logp.detach() + torch.tensor([[0.3, -0.2], [0.0, 0.1], [0.5, 0.5], [-0.4, 0.0]])
     clipped_policy_loss(logp, old, advantages, torch.ones(4, 2), 0.2).sum().backward()
     assert torch.equal(logp.grad, torch.zeros(4, 2))
+
+
+def test_episode_weighting_makes_each_episode_count_once_whatever_its_length():
+    weights = turn_weights([1, 3], "episode")  # mean 2 turns: the short episode's turn 2, the long one's 2/3 each
+    assert weights.tolist() == pytest.approx([2.0, 2 / 3, 2 / 3, 2 / 3])
+    # A group of one success (A=+1, 1 turn) and one failure (A=-1, 3 turns): per-turn weighting sums the
+    # advantages to -2 (the failure dominates); per-episode weighting to 0, as in single-turn GRPO.
+    advantages = torch.tensor([1.0, -1.0, -1.0, -1.0])
+    assert float((advantages * turn_weights([1, 3], "turn")).sum()) == -2.0
+    assert float((advantages * weights).sum()) == pytest.approx(0.0, abs=1e-6)
+    assert turn_weights([0, 2], "episode").tolist() == [1.0, 1.0]  # an episode without turns has no share
+    with pytest.raises(ValueError, match="turn weighting 'reply'"):
+        turn_weights([1], "reply")
 
 
 def test_kl_k3_against_hand_computed_values():

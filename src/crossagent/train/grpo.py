@@ -20,10 +20,12 @@ One iteration ("update"):
         loss_t = policy_t + kl_coef * kl_t - entropy_coef * entropy_t
  5. Logs (CSV, TensorBoard, console), a checkpoint every `checkpoint_every` iterations.
 
-Normalisation: a reply's loss is the mean of loss_t over its tokens; an optimizer step's loss is
-the mean over the replies (turns) in that step, across micro-batches and processes. So every
-reply weighs the same whatever its length (GRPO's original sequence-level mean; a long reply's
-tokens weigh less each).
+Normalisation: a reply's loss is the mean of loss_t over its tokens (GRPO's original sequence-level
+mean: every reply weighs the same whatever its length); an optimizer step's loss is the weighted
+mean over the replies (turns) in that step, across micro-batches and processes. With
+`turn_weighting="episode"` (the default) a turn weighs mean_turns / its episode's turns, so every
+episode counts the same: a failed episode that ran to the step cap with 40 replies does not outweigh
+the group's quick successes (grpo_loss.turn_weights). "turn" weighs every reply 1.
 
 Old log-probs come from a recompute pass, not from the generation scores: the same code path as
 the loss, so the ratio is exactly 1 before the first optimizer step (generation's KV cache, left
@@ -70,8 +72,8 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
-from crossagent.train.grpo_loss import (grpo_loss, group_advantages, optimizer_steps, padded, reply_logprobs,
-                                        score_turns)
+from crossagent.train.grpo_loss import (TURN_WEIGHTINGS, grpo_loss, group_advantages, optimizer_steps, padded,
+                                        reply_logprobs, score_turns, turn_weights)
 from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
 from crossagent.train.turn_batches import encode_turns
 
@@ -112,6 +114,7 @@ class GRPOConfig:
     clip_epsilon: float = 0.2
     kl_coef: float = 0.01  # 0 skips the reference model
     entropy_coef: float = 0.001
+    turn_weighting: str = "episode"  # episode: every episode weighs the same; turn: every turn (grpo_loss.turn_weights)
     advantage_eps: float = 1e-6
     # optimisation
     learning_rate: float = 1e-6  # not in the released settings; a usual GRPO rate for a 2-7B VLM
@@ -137,6 +140,8 @@ class GRPOConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         check_prompt_style(self.prompt_style)
+        if self.turn_weighting not in TURN_WEIGHTINGS:
+            raise ValueError(f"turn_weighting {self.turn_weighting!r} is not one of {', '.join(TURN_WEIGHTINGS)}")
         if self.rollout_server and not self.served_model:
             raise ValueError("rollout_server needs served_model (the name the server knows the model by)")
 
@@ -262,10 +267,12 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         advantages = group_advantages(returns, torch.tensor([e.spec.group for e in episodes]), config.advantage_eps)
         trained = (set(informative_groups(episodes)[:config.tasks_per_batch]) if config.dynamic_sampling
                    else {episode.spec.group for episode in episodes})
-        turns = [turn for episode in episodes if episode.spec.group in trained for turn in episode.turns]
-        turn_advantages = torch.tensor([a for episode, a in zip(episodes, advantages.tolist())
-                                        if episode.spec.group in trained for _ in episode.turns],
-                                       device=accelerator.device)
+        kept = [(episode, a) for episode, a in zip(episodes, advantages.tolist()) if episode.spec.group in trained]
+        turns = [turn for episode, _ in kept for turn in episode.turns]
+        turn_advantages = torch.tensor([a for episode, a in kept for _ in episode.turns], device=accelerator.device)
+        # Each turn's share of the loss: every episode the same by default (turn_weights says why).
+        loss_weights = turn_weights([len(episode.turns) for episode, _ in kept], config.turn_weighting
+                                    ).to(accelerator.device)
 
         # 3. The turns this process trains on, encoded once for every pass below (train/turn_batches.py), and
         # their old and reference log-probs (fixed for the iteration), each over the tokens its grammar allowed
@@ -296,7 +303,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                             padded([ref_logp[i] for i in indices], width) if ref_logp is not None else None,
                             turn_advantages[indices], mask, entropy, config.clip_epsilon, config.kl_coef,
                             config.entropy_coef)
-                        weight = torch.tensor(weights, device=logp.device)
+                        weight = torch.tensor(weights, device=logp.device) * loss_weights[indices]
                         # DDP averages gradients over processes: scale so the step is the mean over its turns.
                         accelerator.backward((terms.per_sample * weight).sum() * processes / step.turns)
                     with torch.no_grad():

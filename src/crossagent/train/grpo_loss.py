@@ -36,6 +36,27 @@ def group_advantages(returns: torch.Tensor, group_ids: torch.Tensor, eps: float 
     return advantages
 
 
+TURN_WEIGHTINGS = ("episode", "turn")
+
+
+def turn_weights(turns_per_episode: list[int], weighting: str) -> torch.Tensor:
+    """One weight per turn, episodes in order, averaging 1 over the turns.
+
+    "turn": every turn weighs 1, so a long episode counts in proportion to its length. In multi-turn GRPO
+    the failed episodes run longest (to the step cap), so their negative advantage outweighs the group's
+    positive one and the update mostly pushes probability away from whatever the policy did.
+    "episode": each episode weighs the same (its turns share the weight), so a group's advantages sum to
+    zero in the loss as they do in single-turn GRPO, where one completion is one sample.
+    """
+    if weighting not in TURN_WEIGHTINGS:
+        raise ValueError(f"turn weighting {weighting!r} is not one of {', '.join(TURN_WEIGHTINGS)}")
+    counts = [count for count in turns_per_episode if count > 0]
+    if weighting == "turn" or not counts:
+        return torch.ones(sum(counts))
+    mean_turns = sum(counts) / len(counts)
+    return torch.cat([torch.full((count,), mean_turns / count) for count in counts])
+
+
 def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     """Per-token KL(policy || reference) estimate exp(ref - logp) - (ref - logp) - 1 (Schulman's k3)."""
     delta = ref_logp - logp
