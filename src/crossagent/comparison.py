@@ -8,7 +8,7 @@ its own dataset, and evaluated on held-out tasks in its inference mode:
     motion-CoA, grounding-CoA (D_CoA, slow mode) | all-in-one SFT (the mix, dynamic mode)
     the all-in-one model prompted in each specialist's format (the seed paper's Table 4)
     all-in-one SFT + GRPO (CrossAgent: multi-turn GRPO from the all-in-one SFT model)
-    all-in-one SFT + matched SFT (the all-in-one SFT continued for as many examples as GRPO trained on)
+    all-in-one SFT + matched SFT (the all-in-one SFT continued for as many examples as GRPO sampled replies)
 
 The all-in-one, GRPO and matched rows are trained once per training seed (`--seeds`); the
 tables give every seed's row and, across seeds, mean ± std and a 95 % interval. Stages run
@@ -127,6 +127,7 @@ class ComparisonSettings:
     grpo_sampling_rounds: int = 3  # with dynamic sampling: at most this many batches of tasks per iteration
     grpo_max_episode_steps: int = 150  # caps each GRPO episode
     grpo_learning_rate: float = 1e-4  # GRPO learning rate
+    grpo_gradient_accumulation_steps: int = 4  # micro-batches of 16 turns per GRPO optimizer step
     grpo_call_cost: float = 0.0  # GRPO reward: subtracted per model call (a price on not delegating)
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
@@ -233,7 +234,7 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
             use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
             call_cost=settings.grpo_call_cost, max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16,
-            gradient_accumulation_steps=4, checkpoint_every=2, seed=seed, constrained=settings.constrained),
+            gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps, checkpoint_every=2, seed=seed, constrained=settings.constrained),
             train_tasks(suite, settings.grpo_per_category))
 
     # Every model a row needs, by (dataset, training, seed); GRPO and the matched SFT are added when ready.
@@ -260,7 +261,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
         if dataset == MIX and training == "sft" and wanted & {"grpo", "matched"}:
             found.append(models.setdefault((MIX, "grpo", seed), grpo_run(seed, done)))
         if training == "grpo" and "matched" in wanted:
-            steps = math.ceil(result["turns"] / settings.batch_size)  # as many examples as GRPO trained on
+            # As many examples as GRPO sampled replies: every turn rolled out, set-aside groups included.
+            steps = math.ceil(result["turns"] / settings.batch_size)
             found.append(models.setdefault((MIX, "matched", seed), sft(
                 MIX, seed, start=models[MIX, "sft", seed], steps=steps, tag=" matched")))
         found += [evaluation_stage(f"evaluate {evaluations[row.name, seed].name}", out, done.folder / "final", done,
