@@ -234,7 +234,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
             use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
             call_cost=settings.grpo_call_cost, max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16,
-            gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps, checkpoint_every=2, seed=seed, constrained=settings.constrained),
+            gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps, checkpoint_every=2, seed=seed,
+            constrained=settings.constrained),
             train_tasks(suite, settings.grpo_per_category))
 
     # Every model a row needs, by (dataset, training, seed); GRPO and the matched SFT are added when ready.

@@ -36,7 +36,7 @@ def test_episode_weighting_makes_each_episode_count_once_whatever_its_length():
     assert float((advantages * turn_weights([1, 3], "turn")).sum()) == -2.0
     assert float((advantages * weights).sum()) == pytest.approx(0.0, abs=1e-6)
     assert turn_weights([0, 2], "episode").tolist() == [1.0, 1.0]  # an episode without turns has no share
-    with pytest.raises(ValueError, match="turn weighting 'reply'"):
+    with pytest.raises(ValueError, match="turn_weighting 'reply'"):
         turn_weights([1], "reply")
 
 

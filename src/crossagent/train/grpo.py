@@ -72,7 +72,7 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
-from crossagent.train.grpo_loss import (TURN_WEIGHTINGS, grpo_loss, group_advantages, optimizer_steps, padded,
+from crossagent.train.grpo_loss import (check_turn_weighting, grpo_loss, group_advantages, optimizer_steps, padded,
                                         reply_logprobs, score_turns, turn_weights)
 from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
 from crossagent.train.turn_batches import encode_turns
@@ -140,8 +140,7 @@ class GRPOConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         check_prompt_style(self.prompt_style)
-        if self.turn_weighting not in TURN_WEIGHTINGS:
-            raise ValueError(f"turn_weighting {self.turn_weighting!r} is not one of {', '.join(TURN_WEIGHTINGS)}")
+        check_turn_weighting(self.turn_weighting)
         if self.rollout_server and not self.served_model:
             raise ValueError("rollout_server needs served_model (the name the server knows the model by)")
 

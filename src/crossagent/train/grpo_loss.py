@@ -39,6 +39,11 @@ def group_advantages(returns: torch.Tensor, group_ids: torch.Tensor, eps: float 
 TURN_WEIGHTINGS = ("episode", "turn")
 
 
+def check_turn_weighting(weighting: str) -> None:
+    if weighting not in TURN_WEIGHTINGS:
+        raise ValueError(f"turn_weighting {weighting!r} is not one of {', '.join(TURN_WEIGHTINGS)}")
+
+
 def turn_weights(turns_per_episode: list[int], weighting: str) -> torch.Tensor:
     """One weight per turn, episodes in order, averaging 1 over the turns.
 
@@ -48,8 +53,7 @@ def turn_weights(turns_per_episode: list[int], weighting: str) -> torch.Tensor:
     "episode": each episode weighs the same (its turns share the weight), so a group's advantages sum to
     zero in the loss as they do in single-turn GRPO, where one completion is one sample.
     """
-    if weighting not in TURN_WEIGHTINGS:
-        raise ValueError(f"turn weighting {weighting!r} is not one of {', '.join(TURN_WEIGHTINGS)}")
+    check_turn_weighting(weighting)
     counts = [count for count in turns_per_episode if count > 0]
     if weighting == "turn" or not counts:
         return torch.ones(sum(counts))
