@@ -256,10 +256,12 @@ def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks) -> Sta
 
 def _grpo(config, tasks) -> dict:
     from crossagent.train import grpo
+    from crossagent.train.grpo_log import logged_turns
 
     result = grpo.train(config, tasks)
+    # From the log, not the result's history: a resumed run's history lacks the iterations before the resume.
     return {"iterations": result.iterations, "final_model": result.final_model,
-            "turns": sum(int(metrics["turns"]) for metrics in result.history)}
+            "turns": logged_turns(Path(config.output_dir))}
 
 
 def evaluation_stage(name: str, out: Path, model_folder: Path, model: Stage, evaluation, tasks, suite) -> Stage:

@@ -24,7 +24,7 @@ from crossagent.models.prompts import Turn, build_messages  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
 from crossagent.train import grpo_cli  # noqa: E402
 from crossagent.train.grpo import prepare_run, train  # noqa: E402
-from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV  # noqa: E402
+from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, logged_turns  # noqa: E402
 from crossagent.train.grpo_loss import reply_logprobs  # noqa: E402
 from crossagent.train.turn_batches import encode_turns  # noqa: E402
 from crossagent.models.generation import VISION_TOKENS, GenerationSettings, stop_token_ids  # noqa: E402
@@ -257,6 +257,7 @@ def test_a_resumed_run_repeats_an_uninterrupted_one(first_run, uninterrupted_run
     assert without_timings(result.history[0]) == without_timings(expected.history[1])
     assert_same_weights(weights(result.final_model), weights(expected.final_model))
     assert [row["iteration"] for row in csv_rows(out)] == ["1", "2"]
+    assert logged_turns(out) == sum(metrics["turns"] for metrics in expected.history)  # the resumed one counted
     with (out / LEVEL_CSV).open() as file, (expected_out / LEVEL_CSV).open() as expected_file:
         assert list(csv.DictReader(file)) == list(csv.DictReader(expected_file))
     assert (out / "checkpoint-000002" / "trainer_state.json").is_file()

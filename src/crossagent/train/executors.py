@@ -11,7 +11,6 @@ level by level); one from other settings is refused, naming what differs.
 
 from __future__ import annotations
 
-import csv
 import random
 import time
 from collections.abc import Sequence
@@ -28,11 +27,7 @@ from crossagent.executors.policy import ExecutorPolicy, PolicyConfig
 from crossagent.executors.registry import LEARNED_LEVELS
 from crossagent.fingerprint import changes, fingerprint
 from crossagent.folder_lock import writes_folder
-from crossagent.progress import progress_bar
-from crossagent.train.curves import CURVE_CSV, CURVE_PNG, plot_curve
-
-LOG_EVERY = 20  # optimizer steps between loss rows
-
+from crossagent.train.minibatch_loop import Minibatches, fit_minibatches
 
 @dataclass(frozen=True)
 class ExecutorTrainConfig:
@@ -96,29 +91,14 @@ def train_level(level: str, train: Sequence, validation: Sequence, image_size: i
     torch.manual_seed(config.seed)
     data = examples(train, level, image_size)
     policy = ExecutorPolicy(PolicyConfig.for_level(level, hidden=config.hidden, conv_channels=config.conv_channels))
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
-    steps_per_epoch = -(-len(data) // config.batch_size)
-    folder.mkdir(parents=True, exist_ok=True)
-    curve = folder / CURVE_CSV
-    generator = torch.Generator().manual_seed(config.seed)
-    with curve.open("w", newline="") as file, progress_bar(config.epochs * steps_per_epoch, f"train {level} executor",
-                                                           enabled=progress, unit="step") as bar:
-        writer = csv.writer(file)
-        writer.writerow(["step", "loss", "action_loss", "done_loss"])
-        step = 0
-        for _ in range(config.epochs):
-            for index in torch.randperm(len(data), generator=generator).split(config.batch_size):
-                action_loss, done_loss = losses(policy, data.select(index))
-                loss = action_loss + config.done_weight * done_loss
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                step += 1
-                bar.update(1)
-                if step % LOG_EVERY == 0 or step == config.epochs * steps_per_epoch:
-                    writer.writerow([step, f"{loss.item():.5f}", f"{action_loss.item():.5f}", f"{done_loss.item():.5f}"])
-                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    plot_curve(curve, folder / CURVE_PNG, title=f"{level} executor (behaviour cloning)")
+
+    def step_loss(index: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        action_loss, done_loss = losses(policy, data.select(index))
+        loss = action_loss + config.done_weight * done_loss
+        return loss, {"loss": loss.item(), "action_loss": action_loss.item(), "done_loss": done_loss.item()}
+
+    fit_minibatches(policy, Minibatches(len(data), config.epochs, config.batch_size, config.learning_rate, config.seed),
+                    step_loss, ("loss", "action_loss", "done_loss"), folder, f"{level} executor", progress)
     scores = accuracy(policy, examples(validation, level, image_size)) if validation else {}
     seconds = time.perf_counter() - started
     save_policy(policy, folder, {"settings": settings, "examples": len(data), "episodes": len(train),

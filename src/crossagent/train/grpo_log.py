@@ -88,6 +88,12 @@ COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "succes
            "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")
 
 
+def logged_turns(output: Path) -> int:
+    """The turns rolled out by every logged iteration of a run, the ones before a resume included."""
+    with (output / LOG_CSV).open() as file:
+        return sum(int(row["turns"]) for row in csv.DictReader(file))
+
+
 def rollout_metrics(episodes: list[EpisodeRollout], advantages: torch.Tensor) -> dict:
     steps = sum(episode.result.steps for episode in episodes)
     turns = sum(len(episode.turns) for episode in episodes)

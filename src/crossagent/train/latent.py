@@ -13,7 +13,6 @@ one from other settings is refused, naming what differs.
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 import time
@@ -29,9 +28,8 @@ from crossagent.executors.checkpoint import read_config
 from crossagent.executors.latent_model import TRAIN_HINT, LatentConfig, LatentModel, save_latent
 from crossagent.fingerprint import fingerprint
 from crossagent.folder_lock import writes_folder
-from crossagent.progress import progress_bar
-from crossagent.train.curves import CURVE_CSV, CURVE_PNG, plot_curve
-from crossagent.train.executors import LOG_EVERY, trained_with
+from crossagent.train.executors import trained_with
+from crossagent.train.minibatch_loop import Minibatches, fit_minibatches
 
 EVAL_BATCH = 4096  # rows decoded at once when measuring
 
@@ -80,34 +78,16 @@ def train_latent(data: str | Path, out: str | Path, model_config: LatentConfig =
 
 
 def fit(model: LatentModel, data: LatentExamples, config: LatentTrainConfig, folder: Path, progress: bool) -> None:
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    chunks = len(data.chunks)
-    steps_per_epoch = -(-chunks // config.batch_size)
-    folder.mkdir(parents=True, exist_ok=True)
-    curve = folder / CURVE_CSV
-    generator = torch.Generator().manual_seed(config.seed)
-    model.train()
-    with curve.open("w", newline="") as file, progress_bar(config.epochs * steps_per_epoch, "train latent codebook",
-                                                           enabled=progress, unit="step") as bar:
-        writer = csv.writer(file)
-        writer.writerow(["step", "loss", "action_loss", "done_loss", "commitment_loss", "batch_perplexity"])
-        step = 0
-        for _ in range(config.epochs):
-            for batch in torch.randperm(chunks, generator=generator).split(config.batch_size):
-                action_loss, done_loss, commitment, codes = losses(model, data, batch)
-                loss = action_loss + config.done_weight * done_loss + commitment
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                step += 1
-                bar.update(1)
-                if step % LOG_EVERY == 0 or step == config.epochs * steps_per_epoch:
-                    writer.writerow([step, f"{loss.item():.5f}", f"{action_loss.item():.5f}", f"{done_loss.item():.5f}",
-                                     f"{commitment.item():.5f}",
-                                     f"{perplexity(codes, model.config.codes):.2f}"])
-                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    model.eval()
-    plot_curve(curve, folder / CURVE_PNG, title="latent codebook and decoder")
+    def step_loss(batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        action_loss, done_loss, commitment, codes = losses(model, data, batch)
+        loss = action_loss + config.done_weight * done_loss + commitment
+        return loss, {"loss": loss.item(), "action_loss": action_loss.item(), "done_loss": done_loss.item(),
+                      "commitment_loss": commitment.item(), "batch_perplexity": perplexity(codes, model.config.codes)}
+
+    fit_minibatches(model, Minibatches(len(data.chunks), config.epochs, config.batch_size, config.learning_rate,
+                                       config.seed), step_loss,
+                    ("loss", "action_loss", "done_loss", "commitment_loss", "batch_perplexity"), folder,
+                    "latent codebook and decoder", progress)
 
 
 def losses(model: LatentModel, data: LatentExamples, batch: torch.Tensor
