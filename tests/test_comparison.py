@@ -13,6 +13,7 @@ from crossagent.comparison import (GRPO_LEVEL_SHARES_PNG, GRPO_ROW, LEVEL_SHARES
                                    SFT_ROW, ComparisonSettings, across_seeds, run_comparison)
 from crossagent.pipeline import StageMismatch
 from crossagent.tasks.suite import load_suite
+from crossagent.train.grpo_log import CONFIG_JSON
 from tests.latent.conftest import checkpoints, recording  # noqa: F401  (a small codebook, and its recording)
 
 EVAL_TASKS = ("craft.place_table.kit.w45", "embodied.collect_wood.near.w0")
@@ -27,7 +28,7 @@ def compared(tmp_path_factory):
     settings = ComparisonSettings(out=tmp_path_factory.mktemp("compare"), per_category=1, record_trials=1,
                                   trials=2, sft_steps=2, batch_size=2, seeds=2, grpo_updates=1, grpo_group_size=2,
                                   grpo_tasks_per_batch=1, grpo_sampling_rounds=1, grpo_max_episode_steps=4,
-                                  grpo_per_category=1, slots=4, workers=1)
+                                  grpo_per_category=1, grpo_temperature=1.5, slots=4, workers=1)
     rows = [ROWS[0], SFT_ROW, GRPO_ROW, MATCHED_ROW]  # one specialist, and the seeded rows
     path = run_comparison(settings, rows)
     yield settings, rows, path
@@ -51,6 +52,8 @@ def test_every_row_and_seed_gets_its_numbers_and_the_figures(compared):
     trained = facts["trained"]
     assert set(trained) == {"SFT raw", "SFT mix", "SFT mix (seed 1)", "GRPO", "GRPO (seed 1)", "SFT mix matched",
                             "SFT mix matched (seed 1)"}
+    for folder in ("grpo", "grpo-seed1"):
+        assert json.loads((settings.out / "model" / folder / CONFIG_JSON).read_text())["temperature"] == 1.5
     for label in ("", " (seed 1)"):
         turns = trained[f"GRPO{label}"]["turns"]
         assert turns > 0 and trained[f"SFT mix matched{label}"]["steps"] == math.ceil(turns / settings.batch_size)
