@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from crossagent.train.grpo_loss import (clipped_policy_loss, clipped_share, entropy_from_logits, group_advantages,
-                                        grpo_loss, kl_k3, masked_mean, optimizer_steps, turn_weights)
+                                        grpo_loss, kl_k3, masked_mean, optimizer_steps, sample_turns,
+                                        turn_weights)
 
 
 def test_advantages_are_normalised_within_each_group():
@@ -38,6 +39,23 @@ def test_episode_weighting_makes_each_episode_count_once_whatever_its_length():
     assert turn_weights([0, 2], "episode").tolist() == [1.0, 1.0]  # an episode without turns has no share
     with pytest.raises(ValueError, match="turn_weighting 'reply'"):
         turn_weights([1], "reply")
+
+
+def test_kept_turns_carry_their_episodes_whole_weight():
+    # 1 and 4 turns, of which 1 and 2 kept; the weights still average 1 over the kept turns.
+    assert turn_weights([1, 4], "episode", [1, 2]).tolist() == pytest.approx([1.5, 0.75, 0.75])  # 1.5 per episode
+    assert turn_weights([1, 4], "turn", [1, 2]).tolist() == pytest.approx([0.6, 1.2, 1.2])  # 0.6 against 4 x 0.6
+    assert turn_weights([3, 0], "turn", [3, 0]).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_sample_turns_keeps_at_most_the_limit_in_order():
+    rng = np.random.default_rng(0)
+    picked = sample_turns([6, 2, 0], 3, rng)
+    assert len(picked[0]) == 3 and picked[0] == sorted(set(picked[0])) and set(picked[0]) <= set(range(6))
+    assert picked[1:] == [[0, 1], []]
+    assert sample_turns([6, 2], 0, rng) == [list(range(6)), [0, 1]]
+    draws = {tuple(sample_turns([6], 1, rng)[0]) for _ in range(200)}
+    assert draws == {(i,) for i in range(6)}  # every turn can be drawn
 
 
 def test_kl_k3_against_hand_computed_values():

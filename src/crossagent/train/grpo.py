@@ -73,7 +73,7 @@ from crossagent.tasks.task import Task
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
 from crossagent.train.grpo_loss import (check_turn_weighting, grpo_loss, group_advantages, optimizer_steps, padded,
-                                        reply_logprobs, score_turns, turn_weights)
+                                        reply_logprobs, sample_turns, score_turns, turn_weights)
 from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
 from crossagent.train.turn_batches import encode_turns
 
@@ -115,6 +115,7 @@ class GRPOConfig:
     kl_coef: float = 0.01  # 0 skips the reference model
     entropy_coef: float = 0.001
     turn_weighting: str = "episode"  # episode: every episode weighs the same; turn: every turn (grpo_loss.turn_weights)
+    update_turns_per_episode: int = 0  # at most this many random turns of each episode in the update (0: all)
     advantage_eps: float = 1e-6
     # optimisation
     learning_rate: float = 1e-6  # not in the released settings; a usual GRPO rate for a 2-7B VLM
@@ -141,6 +142,9 @@ class GRPOConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         check_prompt_style(self.prompt_style)
         check_turn_weighting(self.turn_weighting)
+        if self.update_turns_per_episode < 0:
+            raise ValueError(f"update_turns_per_episode must be 0 (every turn) or more, got "
+                             f"{self.update_turns_per_episode}")
         if self.rollout_server and not self.served_model:
             raise ValueError("rollout_server needs served_model (the name the server knows the model by)")
 
@@ -267,11 +271,15 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         trained = (set(informative_groups(episodes)[:config.tasks_per_batch]) if config.dynamic_sampling
                    else {episode.spec.group for episode in episodes})
         kept = [(episode, a) for episode, a in zip(episodes, advantages.tolist()) if episode.spec.group in trained]
-        turns = [turn for episode, _ in kept for turn in episode.turns]
-        turn_advantages = torch.tensor([a for episode, a in kept for _ in episode.turns], device=accelerator.device)
+        # Optionally a random subset of each episode's turns (the same on every process), weighted to stand for all.
+        picked = sample_turns([len(episode.turns) for episode, _ in kept], config.update_turns_per_episode,
+                              np.random.default_rng([config.seed, iteration]))
+        turns = [episode.turns[i] for (episode, _), indices in zip(kept, picked) for i in indices]
+        turn_advantages = torch.tensor([a for (_, a), indices in zip(kept, picked) for _ in indices],
+                                       device=accelerator.device)
         # Each turn's share of the loss: every episode the same by default (turn_weights says why).
-        loss_weights = turn_weights([len(episode.turns) for episode, _ in kept], config.turn_weighting
-                                    ).to(accelerator.device)
+        loss_weights = turn_weights([len(episode.turns) for episode, _ in kept], config.turn_weighting,
+                                    [len(indices) for indices in picked]).to(accelerator.device)
 
         # 3. The turns this process trains on, encoded once for every pass below (train/turn_batches.py), and
         # their old and reference log-probs (fixed for the iteration), each over the tokens its grammar allowed

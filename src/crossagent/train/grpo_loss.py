@@ -44,21 +44,33 @@ def check_turn_weighting(weighting: str) -> None:
         raise ValueError(f"turn_weighting {weighting!r} is not one of {', '.join(TURN_WEIGHTINGS)}")
 
 
-def turn_weights(turns_per_episode: list[int], weighting: str) -> torch.Tensor:
-    """One weight per turn, episodes in order, averaging 1 over the turns.
+def turn_weights(turns_per_episode: list[int], weighting: str, kept_per_episode: list[int] | None = None
+                 ) -> torch.Tensor:
+    """One weight per kept turn, episodes in order, averaging 1 over the kept turns.
 
     "turn": every turn weighs 1, so a long episode counts in proportion to its length. In multi-turn GRPO
     the failed episodes run longest (to the step cap), so their negative advantage outweighs the group's
     positive one and the update mostly pushes probability away from whatever the policy did.
     "episode": each episode weighs the same (its turns share the weight), so a group's advantages sum to
     zero in the loss as they do in single-turn GRPO, where one completion is one sample.
+    `kept_per_episode`: how many of each episode's turns enter the update (sample_turns; None: all). The kept
+    turns carry their episode's whole weight, so the loss stays an unbiased estimate of the full one.
     """
     check_turn_weighting(weighting)
-    counts = [count for count in turns_per_episode if count > 0]
-    if weighting == "turn" or not counts:
-        return torch.ones(sum(counts))
-    mean_turns = sum(counts) / len(counts)
-    return torch.cat([torch.full((count,), mean_turns / count) for count in counts])
+    kept_per_episode = turns_per_episode if kept_per_episode is None else kept_per_episode
+    pairs = [(count, kept) for count, kept in zip(turns_per_episode, kept_per_episode, strict=True) if kept > 0]
+    if not pairs:
+        return torch.ones(0)
+    shares = [count if weighting == "turn" else 1.0 for count, _ in pairs]  # each episode's share of the loss
+    scale = sum(kept for _, kept in pairs) / sum(shares)
+    return torch.cat([torch.full((kept,), scale * share / kept) for share, (_, kept) in zip(shares, pairs)])
+
+
+def sample_turns(turns_per_episode: list[int], limit: int, rng: np.random.Generator) -> list[list[int]]:
+    """Per episode, the indices (in order) of the turns the update trains on: at most `limit`, drawn without
+    replacement (0: every turn). Long failed episodes then cost the update no more than short ones."""
+    return [list(range(count)) if not limit or count <= limit
+            else sorted(rng.choice(count, size=limit, replace=False).tolist()) for count in turns_per_episode]
 
 
 def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
