@@ -25,7 +25,10 @@ mean: every reply weighs the same whatever its length); an optimizer step's loss
 mean over the replies (turns) in that step, across micro-batches and processes. With
 `turn_weighting="episode"` (the default) a turn weighs mean_turns / its episode's turns, so every
 episode counts the same: a failed episode that ran to the step cap with 40 replies does not outweigh
-the group's quick successes (grpo_loss.turn_weights). "turn" weighs every reply 1.
+the group's quick successes (grpo_loss.turn_weights). "turn" weighs every reply 1. With
+`update_turns_per_episode` K, the update trains on K random turns of each longer episode, each carrying
+its share of the episode's weight: the same loss in expectation, at a cost that no longer grows with
+the failures' length.
 
 Old log-probs come from a recompute pass, not from the generation scores: the same code path as
 the loss, so the ratio is exactly 1 before the first optimizer step (generation's KV cache, left
