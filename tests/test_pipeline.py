@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from crossagent.folder_lock import FolderBusy, hold_folder
-from crossagent.pipeline import STAGE_FILE, Pipeline, Stage, StageMismatch, run_pipeline
+from crossagent.pipeline import STAGE_FILE, Pipeline, Stage, StageMismatch, grpo_stage, run_pipeline
+from crossagent.train.grpo import GRPOConfig
 
 
 def count_and_write(folder: Path, text: str) -> dict:
@@ -151,3 +152,15 @@ def test_a_killed_run_leaves_no_stage_running(tmp_path):
     for process in alive:  # not to leave them to the next test either
         process.kill()
     assert left == [], f"left behind: {left}"
+
+
+def test_the_grpo_stage_keys_the_turn_limit_only_when_set(tmp_path):
+    """A GRPO folder built before `update_turns_per_episode` existed trained on every turn: the default (0) adds
+    nothing to the stage's settings, so such folders stay valid; a limit changes the fingerprint."""
+    start = Stage("SFT", tmp_path / "sft", {"steps": 1}, lambda: {})
+    every_turn = grpo_stage("GRPO", tmp_path / "grpo", start, GRPOConfig(model="", output_dir=""), ())
+    limited = grpo_stage("GRPO", tmp_path / "grpo", start,
+                         GRPOConfig(model="", output_dir="", update_turns_per_episode=8), ())
+    assert "update_turns_per_episode" not in every_turn.settings["grpo"]
+    assert limited.settings["grpo"]["update_turns_per_episode"] == 8
+    assert limited.fingerprint != every_turn.fingerprint

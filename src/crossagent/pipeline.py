@@ -249,8 +249,10 @@ def _sft(sft) -> dict:
 def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks) -> Stage:
     """`grpo_config`: GRPOConfig; its model and output_dir come from the stages."""
     config = replace(grpo_config, model=str(Path(start.folder) / "final"), output_dir=str(folder))
-    settings = {"start": start.fingerprint, "tasks": [task.id for task in tasks],
-                "grpo": {key: value for key, value in plain(config).items() if key not in ("model", "output_dir")}}
+    grpo = {key: value for key, value in plain(config).items() if key not in ("model", "output_dir")}
+    if not config.update_turns_per_episode:  # every turn, as before the option existed: older run folders stay valid
+        grpo.pop("update_turns_per_episode")
+    settings = {"start": start.fingerprint, "tasks": [task.id for task in tasks], "grpo": grpo}
     return Stage(name, folder, settings, partial(_grpo, config, tuple(tasks)))
 
 
