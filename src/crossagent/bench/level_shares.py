@@ -52,9 +52,16 @@ def _bars(axis, agents: Sequence[Summary], category: str, kind: str, levels: Seq
             values.append(((getattr(metrics, f"{kind}_share") if metrics else None) or {}).get(level, 0.0))
         axis.bar(x + (index - (len(levels) - 1) / 2) * width, values, width, label=level)
     axis.set_xticks(x, [summary.agent for summary in agents], rotation=30, ha="right", fontsize=7)
-    axis.set_ylim(0, 1)
     axis.set_title(f"{category}: share of steps that {kind} each level (evaluation)", fontsize=9)
-    axis.legend(fontsize=7)
+    _share_axis(axis)
+
+
+def _share_axis(axis) -> None:
+    """Shares run 0-1; the legend sits in one row above 1, where it hides no bar or point."""
+    axis.set_ylim(0, 1.3)
+    axis.set_yticks(np.linspace(0, 1, 6))
+    if axis.get_legend_handles_labels()[0]:  # a category no GRPO batch drew has no curve
+        axis.legend(fontsize=7, ncol=5, loc="upper center", frameon=False)
 
 
 def _curves(axis, training: dict, category: str, kind: str, levels: Sequence[str]) -> None:
@@ -62,11 +69,9 @@ def _curves(axis, training: dict, category: str, kind: str, levels: Sequence[str
         points = sorted(training.get((category, kind, level), {}).items())
         if points:
             axis.plot(*zip(*points), marker="o", label=level)
-    axis.set_ylim(0, 1)
     axis.set_xlabel("GRPO iteration")
     axis.set_title(f"{category}: share of steps that {kind} each level (GRPO rollouts)", fontsize=9)
-    if axis.get_legend_handles_labels()[0]:  # a category no batch drew has no curve
-        axis.legend(fontsize=7)
+    _share_axis(axis)
 
 
 def read_level_log(path: str | Path) -> dict[tuple[str, str, str], dict[int, float]]:
