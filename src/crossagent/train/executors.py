@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from crossagent.executors.registry import LEARNED_LEVELS
 from crossagent.fingerprint import changes, fingerprint
 from crossagent.folder_lock import writes_folder
 from crossagent.train.minibatch_loop import Minibatches, fit_minibatches
+
 
 @dataclass(frozen=True)
 class ExecutorTrainConfig:
@@ -92,10 +93,10 @@ def train_level(level: str, train: Sequence, validation: Sequence, image_size: i
     data = examples(train, level, image_size)
     policy = ExecutorPolicy(PolicyConfig.for_level(level, hidden=config.hidden, conv_channels=config.conv_channels))
 
-    def step_loss(index: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def step_loss(index: torch.Tensor) -> tuple[torch.Tensor, Callable[[], dict[str, float]]]:
         action_loss, done_loss = losses(policy, data.select(index))
         loss = action_loss + config.done_weight * done_loss
-        return loss, {"loss": loss.item(), "action_loss": action_loss.item(), "done_loss": done_loss.item()}
+        return loss, lambda: {"loss": loss.item(), "action_loss": action_loss.item(), "done_loss": done_loss.item()}
 
     fit_minibatches(policy, Minibatches(len(data), config.epochs, config.batch_size, config.learning_rate, config.seed),
                     step_loss, ("loss", "action_loss", "done_loss"), folder, f"{level} executor", progress)

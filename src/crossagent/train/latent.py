@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,11 +79,12 @@ def train_latent(data: str | Path, out: str | Path, model_config: LatentConfig =
 
 
 def fit(model: LatentModel, data: LatentExamples, config: LatentTrainConfig, folder: Path, progress: bool) -> None:
-    def step_loss(batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def step_loss(batch: torch.Tensor) -> tuple[torch.Tensor, Callable[[], dict[str, float]]]:
         action_loss, done_loss, commitment, codes = losses(model, data, batch)
         loss = action_loss + config.done_weight * done_loss + commitment
-        return loss, {"loss": loss.item(), "action_loss": action_loss.item(), "done_loss": done_loss.item(),
-                      "commitment_loss": commitment.item(), "batch_perplexity": perplexity(codes, model.config.codes)}
+        return loss, lambda: {"loss": loss.item(), "action_loss": action_loss.item(), "done_loss": done_loss.item(),
+                              "commitment_loss": commitment.item(),
+                              "batch_perplexity": perplexity(codes, model.config.codes)}
 
     fit_minibatches(model, Minibatches(len(data.chunks), config.epochs, config.batch_size, config.learning_rate,
                                        config.seed), step_loss,

@@ -3,7 +3,8 @@ shuffled minibatches for some epochs, every LOG_EVERY steps a row of `loss_curve
 rate and ETA, and `loss_curve.png` at the end.
 
 Each caller says what a minibatch costs: `step_loss(index)` gets the indices of one minibatch and
-returns the loss to minimise and the values to log (the columns of the curve, in order).
+returns the loss to minimise and a function giving the values to log (the curve's columns), called only
+on the steps that log a row, so the other steps pay no extra sync or metric.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from crossagent.train.curves import CURVE_CSV, CURVE_PNG, plot_curve
 
 LOG_EVERY = 20  # optimizer steps between loss rows
 
-StepLoss = Callable[[torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+StepLoss = Callable[[torch.Tensor], tuple[torch.Tensor, Callable[[], dict[str, float]]]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def fit_minibatches(model: nn.Module, batches: Minibatches, step_loss: StepLoss,
                 step += 1
                 bar.update(1)
                 if step % LOG_EVERY == 0 or step == total:
-                    writer.writerow([step, *(f"{logged[name]:.5f}" for name in columns)])
+                    values = logged()
+                    writer.writerow([step, *(f"{values[name]:.5f}" for name in columns)])
                     bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     model.eval()
     plot_curve(curve, folder / CURVE_PNG, title=description)
