@@ -1,8 +1,10 @@
 """`crossagent compare` on a toy budget: every stage runs, the tables and the figures are written,
 and a re-run resumes instead of training or evaluating again."""
 
+import csv
 import json
 import math
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -11,9 +13,9 @@ from crossagent import comparison
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
 from crossagent.comparison import (GRPO_LEVEL_SHARES_PNG, GRPO_ROW, LEVEL_SHARES_PNG, MATCHED_ROW, RESULTS_MD, ROWS,
                                    SFT_ROW, ComparisonSettings, across_seeds, run_comparison)
-from crossagent.pipeline import StageMismatch
+from crossagent.pipeline import STAGE_FILE, StageMismatch
 from crossagent.tasks.suite import load_suite
-from crossagent.train.grpo_log import CONFIG_JSON
+from crossagent.train.grpo_log import CONFIG_JSON, LOG_CSV
 from tests.latent.conftest import checkpoints, recording  # noqa: F401  (a small codebook, and its recording)
 
 EVAL_TASKS = ("craft.place_table.kit.w45", "embodied.collect_wood.near.w0")
@@ -88,6 +90,30 @@ def test_a_run_folder_built_with_other_settings_is_refused(compared):
     settings, rows, _ = compared
     with pytest.raises(StageMismatch, match=r"sft.max_steps: 2 -> 3"):
         run_comparison(replace(settings, sft_steps=3), rows)
+
+
+def test_more_grpo_updates_continue_the_runs_and_evaluate_them_again(compared, tmp_path):
+    settings, _, _ = compared
+    out = tmp_path / "grown"
+    shutil.copytree(settings.out, out)
+    before = json.loads((out / "comparison.json").read_text())
+    run_comparison(replace(settings, out=out, grpo_updates=2), [SFT_ROW, GRPO_ROW])
+    after = json.loads((out / "comparison.json").read_text())
+    for folder, label in (("grpo", ""), ("grpo-seed1", " (seed 1)")):
+        with (out / "model" / folder / LOG_CSV).open() as file:
+            assert [row["iteration"] for row in csv.DictReader(file)] == ["1", "2"]  # iteration 1 kept, 2 added
+        assert after["trained"][f"GRPO{label}"]["iterations"] == 2
+        assert after["trained"][f"GRPO{label}"]["turns"] > before["trained"][f"GRPO{label}"]["turns"]
+        assert after["trained"][f"SFT mix{label}"] == before["trained"][f"SFT mix{label}"]  # not trained again
+    for model, evaluation in (("grpo", "all-in-one-SFT-GRPO"), ("grpo-seed1", "all-in-one-SFT-GRPO-seed-1")):
+        grown = json.loads((out / "model" / model / STAGE_FILE).read_text())  # evaluated again: of the grown model
+        assert json.loads((out / "evaluations" / evaluation / STAGE_FILE).read_text())["settings"]["model"] == \
+            grown["fingerprint"]
+    with ResultsStore(out / RESULTS_FILE) as store:
+        for seed_label in ("", " (seed 1)"):
+            assert len(store.done_keys(GRPO_ROW.agent(seed_label=seed_label), load_suite().name)) == len(EVAL_TASKS) * 2
+    with pytest.raises(StageMismatch, match=r"grpo.updates: 2 -> 1"):  # fewer is refused: the runs are past it
+        run_comparison(replace(settings, out=out), [SFT_ROW, GRPO_ROW])
 
 
 def test_learned_executors_add_rows_beside_the_scripted_ones(compared, tmp_path):

@@ -164,3 +164,29 @@ def test_the_grpo_stage_keys_the_turn_limit_only_when_set(tmp_path):
     assert "update_turns_per_episode" not in every_turn.settings["grpo"]
     assert limited.settings["grpo"]["update_turns_per_episode"] == 8
     assert limited.fingerprint != every_turn.fingerprint
+
+
+def test_a_growing_setting_continues_the_stage_and_a_following_one_redoes_it(tmp_path):
+    """GRPO asked for more iterations continues its folder; the evaluation of the grown model is redone. Any other
+    change, and a growing setting lowered, is still refused."""
+    def grown(iterations: int, seed: int = 0) -> Stage:
+        return Stage("train", tmp_path / "train", {"grpo": {"updates": iterations, "seed": seed}},
+                     partial(count_and_write, tmp_path / "train", str(iterations)), grows=("grpo", "updates"))
+
+    def evaluation(model: Stage, trials: int = 2) -> Stage:
+        return Stage("evaluate", tmp_path / "evaluate", {"model": model.fingerprint, "trials": trials},
+                     partial(count_and_write, tmp_path / "evaluate", model.fingerprint), follows=("model",))
+
+    pipeline = Pipeline(tmp_path)
+    pipeline.run(grown(2))
+    pipeline.run(evaluation(grown(2)))
+    assert pipeline.run(grown(5)) == {"wrote": "5"} and runs(tmp_path, "train") == 2
+    assert pipeline.run(evaluation(grown(5))) == {"wrote": grown(5).fingerprint}
+    assert runs(tmp_path, "evaluate") == 2
+    assert pipeline.run(grown(5)) == {"wrote": "5"} and runs(tmp_path, "train") == 2  # done: not run again
+    with pytest.raises(StageMismatch, match=r"grpo.updates: 5 -> 3"):
+        pipeline.run(grown(3))
+    with pytest.raises(StageMismatch, match=r"grpo.seed: 0 -> 1"):
+        pipeline.run(grown(6, seed=1))
+    with pytest.raises(StageMismatch, match=r"trials: 2 -> 3"):
+        pipeline.run(evaluation(grown(5), trials=3))

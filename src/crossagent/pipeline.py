@@ -7,7 +7,9 @@ returns the stored result of a finished stage without working again, resumes an 
 (the recorder, SFT, GRPO and evaluation each resume their own partial work), and refuses a
 folder that holds a stage built with other settings, naming them. A stage's settings name the
 fingerprints of the stages it reads, so changing an early setting refuses every later stage's
-folder too. Evaluation results are keyed the same way, per episode (bench.results_store).
+folder too. Two changes are taken up in place instead (`Stage.grows`, `Stage.follows`): more GRPO
+iterations continue the run from its checkpoints, and the evaluation of a model so grown is redone.
+Evaluation results are keyed the same way, per episode (bench.results_store).
 
 `crossagent demo` (demo.py) and `crossagent compare` (comparison.py) are presets: a settings
 dataclass and the stages they run.
@@ -47,6 +49,11 @@ class Stage:
     folder: Path
     settings: dict  # everything that changes what the stage writes (plain data)
     work: Callable[[], dict]  # fills the folder (resuming what it finds) and returns a JSON-able result
+    # A setting (its path in `settings`) that may rise: the work continues the folder's (GRPO's iterations).
+    grows: tuple[str, ...] = ()
+    # A setting naming the stage read, which may change: the work is redone (an evaluation of a grown model).
+    # Safe because the stage read runs first: any change it could not take up was refused there.
+    follows: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -117,7 +124,7 @@ class Pipeline:
         """Refuse a folder built with other settings; mark the stage started."""
         stored = stage_record(stage.folder)
         if stored is not None:
-            differ = changes(stored["settings"], plain(stage.settings))
+            differ = changes(*without_changes_taken_up(stage, stored["settings"]))
             if differ:
                 raise StageMismatch(f"{stage.folder} holds stage '{stored['name']}' built with other settings "
                                     f"({'; '.join(differ)}); use another --out, or delete that folder to rebuild it")
@@ -137,6 +144,30 @@ class Pipeline:
 def stage_record(folder: Path) -> dict | None:
     path = folder / STAGE_FILE
     return read_json(path, "delete that folder to rebuild the stage") if path.exists() else None
+
+
+def without_changes_taken_up(stage: Stage, stored: dict) -> tuple[dict, dict]:
+    """The stored and new settings, with the changes the stage takes up in place made equal."""
+    stored, new = json.loads(json.dumps(stored)), plain(stage.settings)
+    if stage.grows and _get(stored, stage.grows) is not None and _get(stored, stage.grows) <= _get(new, stage.grows):
+        _set(stored, stage.grows, _get(new, stage.grows))
+    if stage.follows and _get(stored, stage.follows) is not None:
+        _set(stored, stage.follows, _get(new, stage.follows))
+    return stored, new
+
+
+def _get(settings: dict, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(settings, dict) or key not in settings:
+            return None
+        settings = settings[key]
+    return settings
+
+
+def _set(settings: dict, path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        settings = settings[key]
+    settings[path[-1]] = value
 
 
 def finished_result(stage: Stage) -> dict | None:
@@ -253,7 +284,9 @@ def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks) -> Sta
     if not config.update_turns_per_episode:  # every turn, as before the option existed: older run folders stay valid
         grpo.pop("update_turns_per_episode")
     settings = {"start": start.fingerprint, "tasks": [task.id for task in tasks], "grpo": grpo}
-    return Stage(name, folder, settings, partial(_grpo, config, tuple(tasks)))
+    # More iterations resume from the run's checkpoints: every iteration re-seeds from (seed, iteration), so the
+    # grown run is the run that would have had that many iterations from the start.
+    return Stage(name, folder, settings, partial(_grpo, config, tuple(tasks)), grows=("grpo", "updates"))
 
 
 def _grpo(config, tasks) -> dict:
@@ -273,8 +306,11 @@ def evaluation_stage(name: str, out: Path, model_folder: Path, model: Stage, eva
     settings = {"model": model.fingerprint, "evaluation": {key: value for key, value in plain(evaluation).items()
                                                            if key not in ("model", "slots")},
                 "tasks": [task.id for task in tasks], "suite": suite.name}
+    # A changed model (a GRPO run grown in place) is evaluated again: the results store keys its episodes by the
+    # checkpoint's content, so the old model's episodes are not counted for the new one.
     return Stage(name, out / "evaluations" / re.sub(r"[^A-Za-z0-9._-]+", "-", evaluation.name).strip("-"), settings,
-                 partial(_evaluate, evaluation, tuple(tasks), suite.name, tuple(suite.mini_ids), out))
+                 partial(_evaluate, evaluation, tuple(tasks), suite.name, tuple(suite.mini_ids), out),
+                 follows=("model",))
 
 
 def _evaluate(evaluation, tasks, suite_name: str, mini_ids, out: Path) -> dict:

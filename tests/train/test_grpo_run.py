@@ -263,6 +263,15 @@ def test_a_resumed_run_repeats_an_uninterrupted_one(first_run, uninterrupted_run
     assert (out / "checkpoint-000002" / "trainer_state.json").is_file()
 
 
+def test_fewer_updates_than_the_newest_checkpoint_is_refused(uninterrupted_run, tiny_path, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(uninterrupted_run[0], out)
+    final = weights(out / "final")
+    with pytest.raises(ValueError, match="checkpoint-000002 is iteration 2, past updates 1"):
+        train(tiny_config(tiny_path, out, updates=1))
+    assert_same_weights(weights(out / "final"), final)  # the final model is not replaced by an earlier one
+
+
 class CreatesMarker:
     """A pickle that, when loaded, creates a file: what a crafted checkpoint would do with any code."""
 

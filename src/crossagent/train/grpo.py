@@ -232,6 +232,9 @@ class GRPOResult:
 def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResult:
     """Run iterations until `config.updates` are done, resuming from the newest checkpoint in output_dir."""
     run = prepare_run(config)
+    if run.iteration > config.updates:  # the loop below would not run, and `final` would be a later model
+        raise ValueError(f"{run.resumed_from} is iteration {run.iteration}, past updates {config.updates}: "
+                         f"ask for at least {run.iteration} updates, or train into another output folder")
     accelerator, model, processor, optimizer = run.accelerator, run.model, run.processor, run.optimizer
     rank, processes = accelerator.process_index, accelerator.num_processes
     tasks = tasks or train_tasks(load_suite(config.suite_file), config.tasks_per_category)
