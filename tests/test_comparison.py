@@ -116,6 +116,31 @@ def test_more_grpo_updates_continue_the_runs_and_evaluate_them_again(compared, t
         run_comparison(replace(settings, out=out), [SFT_ROW, GRPO_ROW])
 
 
+def test_the_matched_sft_can_match_the_turns_grpo_trained_on(compared, tmp_path):
+    settings, _, _ = compared
+    out = tmp_path / "trained"
+    # Without dynamic sampling every group is trained on (the fixture's one group per iteration may be flat).
+    shutil.copytree(settings.out, out, ignore=shutil.ignore_patterns("mix-matched*", "grpo*"))
+    trained = replace(settings, out=out, matched_examples="trained", grpo_dynamic_sampling=False)
+    run_comparison(trained, [SFT_ROW, GRPO_ROW, MATCHED_ROW])
+    facts = json.loads((out / "comparison.json").read_text())["trained"]
+    for label in ("", " (seed 1)"):
+        turns = facts[f"GRPO{label}"]["trained_turns"]
+        assert 0 < turns <= facts[f"GRPO{label}"]["turns"]  # at most 2 per episode: update_turns_per_episode
+        assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil(turns / settings.batch_size)
+    # A GRPO run logged before the count existed is named, not matched on a guess; so is one that trained on none.
+    shutil.rmtree(out / "model" / "mix-matched")
+    record = json.loads((out / "model" / "grpo" / STAGE_FILE).read_text())
+    record["result"]["trained_turns"] = None
+    (out / "model" / "grpo" / STAGE_FILE).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="no trained turns .* use --matched-examples sampled"):
+        run_comparison(trained, [SFT_ROW, GRPO_ROW, MATCHED_ROW])
+    record["result"]["trained_turns"] = 0
+    (out / "model" / "grpo" / STAGE_FILE).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="trained on no turns"):
+        run_comparison(trained, [SFT_ROW, GRPO_ROW, MATCHED_ROW])
+
+
 def test_learned_executors_add_rows_beside_the_scripted_ones(compared, tmp_path):
     from crossagent.executors.checkpoint import save_policy
     from crossagent.executors.registry import LEARNED_LEVELS, Executors

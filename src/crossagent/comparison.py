@@ -8,7 +8,8 @@ its own dataset, and evaluated on held-out tasks in its inference mode:
     motion-CoA, grounding-CoA (D_CoA, slow mode) | all-in-one SFT (the mix, dynamic mode)
     the all-in-one model prompted in each specialist's format (the seed paper's Table 4)
     all-in-one SFT + GRPO (CrossAgent: multi-turn GRPO from the all-in-one SFT model)
-    all-in-one SFT + matched SFT (the all-in-one SFT continued for as many examples as GRPO sampled replies)
+    all-in-one SFT + matched SFT (the all-in-one SFT continued for as many examples as GRPO sampled replies,
+                                  or with --matched-examples trained, as its updates trained on)
 
 The all-in-one, GRPO and matched rows are trained once per training seed (`--seeds`); the
 tables give every seed's row and, across seeds, mean ± std and a 95 % interval. Stages run
@@ -27,6 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -57,6 +59,8 @@ REFERENCES = ("random", "expert")  # scripted agents on the same tasks and trial
 RESULTS_MD = "results.md"
 LEVEL_SHARES_PNG = "level_shares.png"
 GRPO_LEVEL_SHARES_PNG = "grpo_level_shares.png"
+# --matched-examples: which count of GRPO's result sizes the matched SFT
+MATCHED_EXAMPLES = {"sampled": "turns", "trained": "trained_turns"}
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,9 @@ class ComparisonSettings:
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
     grpo_per_category: int | None = None
+    # The matched SFT's examples: as many as GRPO's sampled replies (every turn rolled out, set-aside groups
+    # included), or as the turns its updates trained on (fewer with dynamic sampling or a turn limit).
+    matched_examples: Literal["sampled", "trained"] = "sampled"
     slots: int = 30  # episodes evaluated side by side
     requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query the model after k executor steps
     constrained: bool = True  # evaluation and GRPO rollout replies held to the output format's grammar
@@ -266,8 +273,14 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
         if dataset == MIX and training == "sft" and wanted & {"grpo", "matched"}:
             found.append(models.setdefault((MIX, "grpo", seed), grpo_run(seed, done)))
         if training == "grpo" and "matched" in wanted:
-            # As many examples as GRPO sampled replies: every turn rolled out, set-aside groups included.
-            steps = math.ceil(result["turns"] / settings.batch_size)
+            examples = result.get(MATCHED_EXAMPLES[settings.matched_examples])
+            if examples is None:
+                raise ValueError(f"{done.folder}: its log counts no trained turns for the iterations run before "
+                                 "the count was logged; use --matched-examples sampled, or retrain that GRPO run")
+            if examples == 0:  # SFT would read 0 steps as "train by epochs"
+                raise ValueError(f"{done.folder} trained on no turns (no group's returns differed): there is "
+                                 "no compute to match")
+            steps = math.ceil(examples / settings.batch_size)
             found.append(models.setdefault((MIX, "matched", seed), sft(
                 MIX, seed, start=models[MIX, "sft", seed], steps=steps, tag=" matched")))
         found += [evaluation_stage(f"evaluate {evaluations[row.name, seed].name}", out, done.folder / "final", done,

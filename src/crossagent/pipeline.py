@@ -296,7 +296,8 @@ def _grpo(config, tasks) -> dict:
     result = grpo.train(config, tasks)
     # From the log, not the result's history: a resumed run's history lacks the iterations before the resume.
     return {"iterations": result.iterations, "final_model": result.final_model,
-            "turns": logged_turns(Path(config.output_dir))}
+            "turns": logged_turns(Path(config.output_dir)),
+            "trained_turns": logged_turns(Path(config.output_dir), "trained_turns")}
 
 
 def evaluation_stage(name: str, out: Path, model_folder: Path, model: Stage, evaluation, tasks, suite) -> Stage:

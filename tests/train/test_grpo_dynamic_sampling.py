@@ -39,6 +39,7 @@ def test_more_rounds_until_enough_groups_differ_and_only_those_are_trained_on(ti
     metrics = result.history[0]
     assert metrics["episodes"] == 3 * 2 * 2  # three rounds, then enough groups: the fourth is never rolled out
     assert metrics["trained_groups"] == 2 and metrics["zero_advantage_groups"] == 0.5
+    assert 0 < metrics["trained_turns"] < metrics["turns"]  # the set-aside groups' turns are not trained on
     before, after = parameters(tiny_path), parameters(result.final_model)
     assert any(not torch.equal(before[name], after[name]) for name in before)
 
@@ -47,7 +48,7 @@ def test_no_group_with_a_signal_means_no_update(tiny_path, tmp_path, monkeypatch
     rig_returns(monkeypatch, informative=set())
     result = train(tiny_config(tiny_path, tmp_path / "run", updates=1, dynamic_sampling=True, sampling_rounds=2))
     metrics = result.history[0]
-    assert metrics["episodes"] == 2 * 2 * 2 and metrics["trained_groups"] == 0
+    assert metrics["episodes"] == 2 * 2 * 2 and metrics["trained_groups"] == 0 and metrics["trained_turns"] == 0
     assert math.isnan(metrics["loss"]) and math.isnan(metrics["grad_norm"])
     before, after = parameters(tiny_path), parameters(result.final_model)
     assert all(torch.equal(before[name], after[name]) for name in before)  # entropy and KL terms did not move it

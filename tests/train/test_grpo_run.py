@@ -258,6 +258,7 @@ def test_a_resumed_run_repeats_an_uninterrupted_one(first_run, uninterrupted_run
     assert_same_weights(weights(result.final_model), weights(expected.final_model))
     assert [row["iteration"] for row in csv_rows(out)] == ["1", "2"]
     assert logged_turns(out) == sum(metrics["turns"] for metrics in expected.history)  # the resumed one counted
+    assert logged_turns(out, "trained_turns") == sum(metrics["trained_turns"] for metrics in expected.history)
     with (out / LEVEL_CSV).open() as file, (expected_out / LEVEL_CSV).open() as expected_file:
         assert list(csv.DictReader(file)) == list(csv.DictReader(expected_file))
     assert (out / "checkpoint-000002" / "trainer_state.json").is_file()
@@ -328,3 +329,14 @@ def test_cli_flags_cover_the_config():
     assert config.rollout_server == "http://h/v1" and config.output_dir == "o"
     help_text = " ".join(parser._subparsers._group_actions[0].choices["grpo"].format_help().split())
     assert "--kl-coef KL_COEF 0 skips the reference model (default: 0.01)" in help_text  # GRPOConfig's comment
+
+
+def test_a_log_from_before_the_trained_turn_count_counts_none(first_run, tmp_path):
+    rows = csv_rows(first_run[0])
+    older = tmp_path / LOG_CSV
+    with older.open("w", newline="") as file:  # a row written before the column existed
+        writer = csv.DictWriter(file, fieldnames=[name for name in rows[0] if name != "trained_turns"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert logged_turns(tmp_path) == int(rows[0]["turns"]) and logged_turns(tmp_path, "trained_turns") is None

@@ -46,6 +46,7 @@ def test_the_logged_policy_loss_before_the_step_is_the_weighted_mean_advantage(w
                                gradient_accumulation_steps=8, update_turns_per_episode=turns_per_episode))
     metrics = result.history[0]
     assert encoded == [4 if turns_per_episode else metrics["turns"]]  # 2 groups of 2 episodes
+    assert metrics["trained_turns"] == encoded[0]  # logged: what sizes a matched SFT on trained examples
     advantage = 1 / math.sqrt(2)  # returns 0 and 1 in a group of two: A = -/+ 0.707
     failed_turns = metrics["turns"] - 2  # per group: the failure's turns, then the success's single turn
     assert failed_turns > 2  # the failures are longer than the successes, or the test shows nothing

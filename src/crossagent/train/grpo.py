@@ -330,6 +330,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
 
         # 5. Log and checkpoint.
         metrics = {"iteration": iteration, **rollout_metrics(episodes, advantages), "trained_groups": len(trained),
+                   "trained_turns": len(turns),
                    **update_metrics(sums, grad_norms), **speed_metrics(timings, update_seconds)}
         history.append(metrics)
         log.write(metrics, category_level_shares(episodes, iteration))

@@ -82,16 +82,18 @@ class RunLog:
 
 
 COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "success_rate", "mean_episode_steps",
-           "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "loss", "policy_loss", "kl", "entropy",
+           "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "trained_turns", "loss", "policy_loss", "kl", "entropy",
            "clip_fraction",
            "grad_norm", *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
            "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")
 
 
-def logged_turns(output: Path) -> int:
-    """The turns rolled out by every logged iteration of a run, the ones before a resume included."""
+def logged_turns(output: Path, column: str = "turns") -> int | None:
+    """The turns rolled out (`turns`) or trained on (`trained_turns`) by every logged iteration of a run, the ones
+    before a resume included; None if some iterations were logged without the column (trained_turns is newer)."""
     with (output / LOG_CSV).open() as file:
-        return sum(int(row["turns"]) for row in csv.DictReader(file))
+        values = [row.get(column) for row in csv.DictReader(file)]
+    return None if any(value in (None, "") for value in values) else sum(int(value) for value in values)
 
 
 def rollout_metrics(episodes: list[EpisodeRollout], advantages: torch.Tensor) -> dict:
