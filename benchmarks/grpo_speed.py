@@ -8,8 +8,10 @@ src/ first on PYTHONPATH: 2 iterations of 4 training tasks x group 4, at most 40
 the same tiny model (random weights, built once), the same seed and the same tasks; the runs alternate
 old, new, new K=8, twice, so that a change in the machine's load hits each. Per iteration, from
 grpo_log.csv: rollout env steps/s, generated tokens/s, rollout and update seconds, update / rollout, and
-the loss terms (old and new must agree: the same rollouts and the same update; K=8 has the same rollouts
-and a loss over fewer turns).
+the loss terms. The first iteration's rollouts are the same in every run (same env steps); its loss is
+not: since eabfaf7 every episode weighs the same in the loss (`turn_weighting`, docs/grpo.md) where the
+old code weighed every turn, and K=8 trains on fewer turns. From the second iteration on, the rollouts
+differ too, as the first update did.
 
 Run: `python benchmarks/grpo_speed.py` (about 15 minutes on 2 idle cores); writes
 benchmarks/results/grpo_speed.md.
