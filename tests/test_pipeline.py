@@ -154,16 +154,17 @@ def test_a_killed_run_leaves_no_stage_running(tmp_path):
     assert left == [], f"left behind: {left}"
 
 
-def test_the_grpo_stage_keys_the_turn_limit_only_when_set(tmp_path):
-    """A GRPO folder built before `update_turns_per_episode` existed trained on every turn: the default (0) adds
-    nothing to the stage's settings, so such folders stay valid; a limit changes the fingerprint."""
+@pytest.mark.parametrize("option, value", [("update_turns_per_episode", 8), ("settled_task_weight", 0.25)])
+def test_the_grpo_stage_keys_an_option_added_later_only_when_set(tmp_path, option, value):
+    """A GRPO folder built before such an option existed ran as its default does (every turn trained on, every
+    task drawn alike): the default adds nothing to the stage's settings, so such folders stay valid; another value
+    changes the fingerprint."""
     start = Stage("SFT", tmp_path / "sft", {"steps": 1}, lambda: {})
-    every_turn = grpo_stage("GRPO", tmp_path / "grpo", start, GRPOConfig(model="", output_dir=""), ())
-    limited = grpo_stage("GRPO", tmp_path / "grpo", start,
-                         GRPOConfig(model="", output_dir="", update_turns_per_episode=8), ())
-    assert "update_turns_per_episode" not in every_turn.settings["grpo"]
-    assert limited.settings["grpo"]["update_turns_per_episode"] == 8
-    assert limited.fingerprint != every_turn.fingerprint
+    default = grpo_stage("GRPO", tmp_path / "grpo", start, GRPOConfig(model="", output_dir=""), ())
+    changed = grpo_stage("GRPO", tmp_path / "grpo", start, GRPOConfig(model="", output_dir="", **{option: value}), ())
+    assert option not in default.settings["grpo"]
+    assert changed.settings["grpo"][option] == value
+    assert changed.fingerprint != default.fingerprint
 
 
 def test_a_growing_setting_continues_the_stage_and_a_following_one_redoes_it(tmp_path):
@@ -190,3 +191,28 @@ def test_a_growing_setting_continues_the_stage_and_a_following_one_redoes_it(tmp
         pipeline.run(grown(6, seed=1))
     with pytest.raises(StageMismatch, match=r"trials: 2 -> 3"):
         pipeline.run(evaluation(grown(5), trials=3))
+
+
+def test_growing_adds_its_time_and_a_redone_evaluation_is_timed_again(tmp_path, monkeypatch):
+    """pipeline.json's seconds: a grown stage's are the first run's plus the growth's; a redone evaluation's are
+    its new run's; a stage found done keeps its first measurement."""
+    import crossagent.pipeline as pipeline_module
+
+    seconds = iter([10.0, 20.0, 3.0, 4.0])
+    monkeypatch.setattr(pipeline_module, "_timed", lambda work: (work(), next(seconds)))
+
+    def grown(iterations: int) -> Stage:
+        return Stage("train", tmp_path / "train", {"grpo": {"updates": iterations}},
+                     partial(count_and_write, tmp_path / "train", str(iterations)), grows=("grpo", "updates"))
+
+    def evaluation(model: Stage) -> Stage:
+        return Stage("evaluate", tmp_path / "evaluate", {"model": model.fingerprint},
+                     partial(count_and_write, tmp_path / "evaluate", model.fingerprint), follows=("model",))
+
+    pipeline = Pipeline(tmp_path)
+    pipeline.run(grown(2))
+    pipeline.run(evaluation(grown(2)))
+    pipeline.run(grown(5))
+    pipeline.run(evaluation(grown(5)))
+    Pipeline(tmp_path).run(grown(5))  # done: nothing timed
+    assert json.loads((tmp_path / "pipeline.json").read_text())["seconds"] == {"train": 13.0, "evaluate": 4.0}

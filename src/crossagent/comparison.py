@@ -135,6 +135,7 @@ class ComparisonSettings:
     grpo_call_cost: float = 0.0  # GRPO reward: subtracted per model call (a price on not delegating)
     grpo_temperature: float = 1.0  # GRPO rollouts' sampling temperature (above 1: more exploration)
     grpo_update_turns_per_episode: int = 0  # GRPO trains on at most this many random turns per episode (0: all)
+    grpo_settled_task_weight: float = 1.0  # GRPO draws a task whose last group's returns were equal this much as often
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
     grpo_per_category: int | None = None
@@ -244,6 +245,7 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
             call_cost=settings.grpo_call_cost, temperature=settings.grpo_temperature,
             update_turns_per_episode=settings.grpo_update_turns_per_episode,
+            settled_task_weight=settings.grpo_settled_task_weight,
             max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16,
             gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps, checkpoint_every=2, seed=seed,
             constrained=settings.constrained),

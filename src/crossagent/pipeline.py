@@ -36,7 +36,7 @@ from crossagent.json_files import read_json
 from crossagent.progress import quiet_library_bars
 
 STAGE_FILE = "stage.json"
-RUN_FILE = "pipeline.json"  # per stage: wall seconds of the run that did the work
+RUN_FILE = "pipeline.json"  # per stage: wall seconds of the work that built its folder (a grown one: all of it)
 
 
 class StageMismatch(ValueError):
@@ -68,6 +68,7 @@ class Pipeline:
         self.workers = workers
         self.threads_per_worker = threads_per_worker
         self.facts = read_json(self.out / RUN_FILE) if (self.out / RUN_FILE).exists() else {}
+        self.grown: set[str] = set()  # stages claimed to continue their finished work (a grown setting)
 
     def run(self, stage: Stage) -> dict:
         """The stage's result: stored if the stage finished with these settings, else from its work."""
@@ -128,14 +129,25 @@ class Pipeline:
             if differ:
                 raise StageMismatch(f"{stage.folder} holds stage '{stored['name']}' built with other settings "
                                     f"({'; '.join(differ)}); use another --out, or delete that folder to rebuild it")
+            if stored.get("done") and stage.grows and _get(stored["settings"], stage.grows) != _get(
+                    plain(stage.settings), stage.grows):
+                self.grown.add(stage.name)
         print(f"\n== {stage.name}", flush=True)
         _write_record(stage, done=False)
         return stage
 
     def _finish(self, stage: Stage, result: dict, seconds: float) -> None:
         _write_record(stage, done=True, result=result)
-        # The first completed run of a stage is its measurement; a resumed re-run only finds it done.
-        self.facts.setdefault("seconds", {}).setdefault(stage.name, round(seconds, 1))
+        # The first completed run of a stage is its measurement (a resumed re-run only finds it done); growing
+        # finished work adds its time; a stage redone (an evaluation of a grown model) is measured again.
+        measured = self.facts.setdefault("seconds", {})
+        if stage.name in self.grown:
+            self.grown.discard(stage.name)
+            measured[stage.name] = round(measured.get(stage.name, 0.0) + seconds, 1)
+        elif stage.follows:
+            measured[stage.name] = round(seconds, 1)
+        else:
+            measured.setdefault(stage.name, round(seconds, 1))
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / RUN_FILE).write_text(json.dumps(self.facts, indent=1) + "\n")
         print(f"   done: {stage.name} ({seconds:.0f} s)", flush=True)
@@ -277,12 +289,15 @@ def _sft(sft) -> dict:
     return asdict(run_sft(sft))
 
 
+GRPO_OPTIONS_ADDED_LATER = {"update_turns_per_episode": 0, "settled_task_weight": 1.0}  # with their defaults
+
+
 def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks) -> Stage:
     """`grpo_config`: GRPOConfig; its model and output_dir come from the stages."""
     config = replace(grpo_config, model=str(Path(start.folder) / "final"), output_dir=str(folder))
-    grpo = {key: value for key, value in plain(config).items() if key not in ("model", "output_dir")}
-    if not config.update_turns_per_episode:  # every turn, as before the option existed: older run folders stay valid
-        grpo.pop("update_turns_per_episode")
+    # An option added later, at the default that is how runs behaved before it, is left out: older folders stay valid.
+    grpo = {key: value for key, value in plain(config).items() if key not in ("model", "output_dir")
+            and (key not in GRPO_OPTIONS_ADDED_LATER or value != GRPO_OPTIONS_ADDED_LATER[key])}
     settings = {"start": start.fingerprint, "tasks": [task.id for task in tasks], "grpo": grpo}
     # More iterations resume from the run's checkpoints: every iteration re-seeds from (seed, iteration), so the
     # grown run is the run that would have had that many iterations from the start.

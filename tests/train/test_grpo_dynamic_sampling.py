@@ -9,7 +9,8 @@ import torch
 
 from crossagent.models.loading import load_model
 from crossagent.train import grpo
-from crossagent.train.grpo import informative_groups, train
+from crossagent.train.curriculum import informative_groups
+from crossagent.train.grpo import train
 from crossagent.train.rollouts import collect_rollouts
 
 from .conftest import tiny_config

@@ -1,7 +1,8 @@
 """Multi-turn GRPO, CrossAgent's RL stage, CleanRL style: read it top to bottom; every knob is in GRPOConfig.
 
 One iteration ("update"):
- 1. Rollouts (train/rollouts.py): `tasks_per_batch` training tasks, `group_size` episodes of each
+ 1. Rollouts (train/rollouts.py): `tasks_per_batch` training tasks (drawn alike, or favouring the ones whose
+    groups still differ: train/curriculum.py), `group_size` episodes of each
     from the identical start (world seed, start state, dynamics seed), replies sampled at
     `temperature`, a LevelAgent in dynamic mode acting on them, at most `max_episode_steps` steps.
  2. Advantages: every episode's return is normalised within its group, (R - mean) / (std + eps);
@@ -73,8 +74,10 @@ from crossagent.models.samplers import LocalSampler, ServerSampler
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
+from crossagent.train.curriculum import check_settled_weight, draw_tasks, informative_groups, settled_tasks
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
-from crossagent.train.grpo_log import RunLog, category_level_shares, rollout_metrics, speed_metrics, update_metrics
+from crossagent.train.grpo_log import (RunLog, category_level_shares, group_rows, logged_groups, rollout_metrics,
+                                       speed_metrics, update_metrics)
 from crossagent.train.grpo_loss import (check_turn_weighting, grpo_loss, group_advantages, optimizer_steps, padded,
                                         reply_logprobs, sample_turns, score_turns, turn_weights)
 from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
@@ -94,6 +97,9 @@ class GRPOConfig:
     group_size: int = 4  # episodes per task from the identical start
     tasks_per_batch: int = 8
     max_episode_steps: int = 200
+    # Curriculum (train/curriculum.py): a task whose newest group's returns were all equal is drawn this many times
+    # as often as the others (1: every task alike).
+    settled_task_weight: float = 1.0
     # Dynamic sampling (DAPO): a group whose returns are all equal has zero advantage and teaches nothing.
     dynamic_sampling: bool = False  # roll out more batches of tasks until tasks_per_batch groups differ; train on those
     sampling_rounds: int = 3  # with dynamic_sampling: at most this many batches of tasks per iteration
@@ -145,6 +151,7 @@ class GRPOConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         check_prompt_style(self.prompt_style)
         check_turn_weighting(self.turn_weighting)
+        check_settled_weight(self.settled_task_weight)
         if self.update_turns_per_episode < 0:
             raise ValueError(f"update_turns_per_episode must be 0 (every turn) or more, got "
                              f"{self.update_turns_per_episode}")
@@ -206,20 +213,6 @@ def prepare_run(config: GRPOConfig) -> Run:
     return Run(accelerator, model, processor, reference, optimizer, iteration, resume)
 
 
-def informative_groups(episodes: list[EpisodeRollout]) -> list[int]:
-    """The groups whose returns are not all equal (the ones with a non-zero advantage), in order."""
-    returns: dict[int, set[float]] = {}
-    for episode in episodes:
-        returns.setdefault(episode.spec.group, set()).add(episode.episode_return)
-    return [group for group, values in returns.items() if len(values) > 1]
-
-
-def batch_tasks(tasks: tuple[Task, ...], count: int, seed: int, iteration: int) -> list[Task]:
-    """The iteration's tasks: a seeded draw, without repeats while there are enough tasks."""
-    rng = np.random.default_rng([seed, iteration])
-    return [tasks[i] for i in rng.choice(len(tasks), size=count, replace=count > len(tasks))]
-
-
 @dataclass
 class GRPOResult:
     output_dir: str
@@ -247,6 +240,8 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                       config.top_p, config.max_new_tokens, constrained=config.constrained) if config.rollout_server
         else LocalSampler(policy, processor, config.generation_settings(config.temperature), config.constrained))
     log = RunLog(config, run.iteration, accelerator.is_main_process)
+    accelerator.wait_for_everyone()  # the main process has dropped log rows past the checkpoint
+    settled = settled_tasks(logged_groups(Path(config.output_dir), run.iteration, config.settled_task_weight < 1))
     history = []
 
     for iteration in range(run.iteration + 1, config.updates + 1):
@@ -255,7 +250,8 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         # 1. Rollouts, a batch of tasks per round: this process runs groups g with g % processes == rank; every
         # process gets all episodes, so all take the same decision to go on. Without dynamic sampling, one round.
         rounds = config.sampling_rounds if config.dynamic_sampling else 1
-        chosen = batch_tasks(tasks, config.tasks_per_batch * rounds, config.seed, iteration)
+        chosen = draw_tasks(tasks, config.tasks_per_batch * rounds, config.seed, iteration, settled,
+                            config.settled_task_weight)
         all_specs = group_specs(chosen, config.group_size, first_trial=iteration * config.tasks_per_batch * rounds)
         episodes, timings = [], []
         for round_ in range(rounds):
@@ -333,7 +329,9 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                    "trained_turns": len(turns),
                    **update_metrics(sums, grad_norms), **speed_metrics(timings, update_seconds)}
         history.append(metrics)
-        log.write(metrics, category_level_shares(episodes, iteration))
+        group_log = group_rows(episodes, trained, iteration)
+        settled.update(settled_tasks(group_log))
+        log.write(metrics, category_level_shares(episodes, iteration), group_log)
         if iteration % config.checkpoint_every == 0 or iteration == config.updates:
             save_checkpoint(config, iteration, accelerator, model, processor, optimizer)
             log.plot()

@@ -3,6 +3,8 @@
     grpo_config.json   the config of the run
     grpo_log.csv       one row per iteration (COLUMNS); rows after the resumed checkpoint are dropped on resume
     level_shares.csv   per iteration and category, the share of env steps that executed / contained each level
+    groups.csv         one row per group rolled out: its task, successes, mean return, whether its returns
+                       differed (informative) and whether the update trained on it; the curriculum's state
     tensorboard/       the same values as scalars grpo/<name>
     grpo_curves.png    the learning curves (plot_learning_curves)
 """
@@ -25,6 +27,7 @@ import torch  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 from crossagent.bench.metrics import LEVEL_KINDS, level_shares  # noqa: E402
+from crossagent.train.curriculum import informative_groups  # noqa: E402
 from crossagent.train.rollouts import EpisodeRollout  # noqa: E402
 
 if TYPE_CHECKING:
@@ -35,6 +38,8 @@ LOG_CSV = "grpo_log.csv"
 LEVEL_CSV = "level_shares.csv"  # per category: bench.level_shares draws it
 LEVEL_SHARES_PNG = "level_shares.png"
 LEVEL_COLUMNS = ("iteration", "category", "kind", "level", "share")
+GROUPS_CSV = "groups.csv"
+GROUP_COLUMNS = ("iteration", "group", "task", "episodes", "successes", "mean_return", "informative", "trained")
 CURVES_PNG = "grpo_curves.png"
 TENSORBOARD_DIR = "tensorboard"
 
@@ -53,15 +58,18 @@ class RunLog:
         (self.output / CONFIG_JSON).write_text(json.dumps(asdict(config), indent=1))
         truncate_csv(self.output / LOG_CSV, resumed_iteration)
         truncate_csv(self.output / LEVEL_CSV, resumed_iteration, LEVEL_COLUMNS)
+        truncate_csv(self.output / GROUPS_CSV, resumed_iteration, GROUP_COLUMNS)
         self.writer = SummaryWriter(str(self.output / TENSORBOARD_DIR), purge_step=resumed_iteration + 1)
 
-    def write(self, metrics: dict, level_rows: list[dict]) -> None:
-        """One iteration: a row of grpo_log.csv, rows of level_shares.csv, TensorBoard scalars, a console line."""
+    def write(self, metrics: dict, level_rows: list[dict], group_rows: list[dict]) -> None:
+        """One iteration: a row of grpo_log.csv, rows of level_shares.csv and groups.csv, TensorBoard scalars, a
+        console line."""
         if self.writer is None:
             return
         iteration = metrics["iteration"]
         append_csv(self.output / LOG_CSV, [metrics])
         append_csv(self.output / LEVEL_CSV, level_rows, LEVEL_COLUMNS)
+        append_csv(self.output / GROUPS_CSV, group_rows, GROUP_COLUMNS)
         for name, value in metrics.items():
             if name != "iteration":
                 self.writer.add_scalar(f"grpo/{name}", value, iteration)
@@ -128,6 +136,34 @@ def category_level_shares(episodes: list[EpisodeRollout], iteration: int) -> lis
             shares = level_shares(stats, kind)
             rows.extend({"iteration": iteration, "category": category, "kind": kind, "level": level,
                          "share": shares.get(level, 0.0)} for level in levels)
+    return rows
+
+
+def group_rows(episodes: list[EpisodeRollout], trained: set[int], iteration: int) -> list[dict]:
+    """One groups.csv row per group of the iteration, in rollout order."""
+    members: dict[int, list[EpisodeRollout]] = {}
+    for episode in episodes:
+        members.setdefault(episode.spec.group, []).append(episode)
+    informative = set(informative_groups(episodes))
+    return [{"iteration": iteration, "group": group, "task": group_episodes[0].spec.task.id,
+             "episodes": len(group_episodes), "successes": sum(e.result.success for e in group_episodes),
+             "mean_return": float(np.mean([e.episode_return for e in group_episodes])),
+             "informative": int(group in informative), "trained": int(group in trained)}
+            for group, group_episodes in sorted(members.items())]
+
+
+def logged_groups(output: Path, last_iteration: int, complete: bool = False) -> list[dict]:
+    """The groups.csv rows of iterations up to `last_iteration` (a run resumed there), in rollout order.
+    `complete`: every one of those iterations must be logged (a run from before groups.csv existed is not)."""
+    path = output / GROUPS_CSV
+    rows = []
+    if path.exists():
+        with path.open() as file:
+            rows = [row for row in csv.DictReader(file) if int(row["iteration"]) <= last_iteration]
+    missing = sorted(set(range(1, last_iteration + 1)) - {int(row["iteration"]) for row in rows})
+    if complete and missing:
+        raise ValueError(f"{path} lacks iterations {missing[0]}..{missing[-1]} of the run resumed at "
+                         f"{last_iteration}: the curriculum cannot be rebuilt; train into another output folder")
     return rows
 
 
