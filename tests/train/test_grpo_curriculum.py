@@ -11,7 +11,7 @@ import pytest
 
 from crossagent.tasks.suite import load_suite
 from crossagent.train import grpo
-from crossagent.train.curriculum import draw_tasks, settled_tasks
+from crossagent.train.curriculum import draw_tasks, settled_tasks, task_kind
 from crossagent.train.grpo import GRPOConfig, train
 from crossagent.train.grpo_log import GROUPS_CSV
 from crossagent.train.rollouts import collect_rollouts
@@ -21,27 +21,30 @@ from .conftest import tiny_config
 
 @pytest.fixture(scope="module")
 def tasks():
-    return load_suite().tasks[:10]
+    """A task of each of 10 kinds."""
+    return tuple({task_kind(task.id): task for task in load_suite().tasks}.values())[:10]
 
 
 def test_weight_one_draws_as_before_the_curriculum(tasks):
     for iteration in range(1, 6):
         before = np.random.default_rng([3, iteration]).choice(len(tasks), size=4, replace=False)
-        settled = {task.id: True for task in tasks[:5]}
+        settled = {task_kind(task.id): True for task in tasks[:5]}
         assert draw_tasks(tasks, 4, 3, iteration, settled, 1.0) == [tasks[i] for i in before]
 
 
 def test_settled_tasks_are_drawn_that_much_less_often(tasks):
-    settled = {task.id: index < 5 for index, task in enumerate(tasks)}
+    settled = {task_kind(task.id): index < 5 for index, task in enumerate(tasks)}
     drawn = [task for iteration in range(4000) for task in draw_tasks(tasks, 1, 0, iteration, settled, 0.1)]
-    share = sum(settled[task.id] for task in drawn) / len(drawn)
+    share = sum(settled[task_kind(task.id)] for task in drawn) / len(drawn)
     assert share == pytest.approx(0.5 / 5.5, abs=0.02)  # 5 tasks at weight 0.1 against 5 at weight 1
     assert {task.id for task in drawn} == {task.id for task in tasks}  # settled ones are still drawn
 
 
-def test_the_newest_group_of_a_task_decides():
-    rows = [{"task": "a", "informative": "0"}, {"task": "b", "informative": "0"}, {"task": "a", "informative": "1"}]
-    assert settled_tasks(rows) == {"a": False, "b": True}
+def test_the_newest_group_of_a_kind_decides_for_every_world_of_it():
+    rows = [{"task": "craft.x.y.w1", "informative": "0"}, {"task": "embodied.z.y.w2", "informative": "0"},
+            {"task": "craft.x.y.w3", "informative": "1"}, {"task": "own", "informative": "0"}]
+    assert settled_tasks(rows) == {"craft.x.y": False, "embodied.z.y": True, "own": True}
+    assert task_kind("combat.a.b.w12") == "combat.a.b" and task_kind("combat.a.b.world") == "combat.a.b.world"
 
 
 @pytest.mark.parametrize("weight", [0.0, -0.5, 1.5])

@@ -2,9 +2,14 @@
 
 A group whose returns are all equal (every episode succeeded, or every one failed) has zero advantage and
 teaches nothing; dynamic sampling sets it aside, but its rollouts were paid for. With a settled-task weight
-w < 1, a task whose newest group was settled (returns all equal) is drawn w times as often as a task whose
-newest group differed or that no group has tried yet. Settled tasks are still drawn, so a task the model
-starts to fail again (a skill traded for a similar one) is seen again and gets its full weight back.
+w < 1, a task whose kind's newest group was settled (returns all equal) is drawn w times as often as a task
+whose kind's newest group differed or that no group has tried yet. Settled tasks are still drawn, so a task
+the model starts to fail again (a skill traded for a similar one) is seen again and gets its full weight back.
+
+A kind is a task without its world (`craft.make_wood_pickaxe.at_table.w7` -> `...at_table`): the suite has
+about 9 worlds of each, so one group speaks for them all, and a run of a few hundred groups has tried every
+kind, where it would have tried only a few of the tasks twice (docs/grpo.md measures how well a kind's newest
+group foretells its next).
 
 The state is the run's group log (grpo_log.GROUPS_CSV, one row per group rolled out, in order), so a resumed
 run draws the tasks an uninterrupted one would have.
@@ -12,6 +17,7 @@ run draws the tasks an uninterrupted one would have.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -33,10 +39,16 @@ def informative_groups(episodes: list[EpisodeRollout]) -> list[int]:
     return [group for group, values in returns.items() if len(values) > 1]
 
 
+def task_kind(task_id: str) -> str:
+    """A task id without its world suffix (`.w7`); an id without one is its own kind."""
+    head, _, last = task_id.rpartition(".")
+    return head if head and re.fullmatch(r"w\d+", last) else task_id
+
+
 def settled_tasks(groups: Iterable[Mapping]) -> dict[str, bool]:
-    """Per task id, whether its newest group's returns were all equal; `groups`: group-log rows in rollout order
+    """Per task kind, whether its newest group's returns were all equal; `groups`: group-log rows in rollout order
     (their `task` and `informative` fields)."""
-    return {group["task"]: not int(group["informative"]) for group in groups}
+    return {task_kind(group["task"]): not int(group["informative"]) for group in groups}
 
 
 def draw_tasks(tasks: tuple[Task, ...], count: int, seed: int, iteration: int, settled: Mapping[str, bool],
@@ -45,6 +57,6 @@ def draw_tasks(tasks: tuple[Task, ...], count: int, seed: int, iteration: int, s
     rng = np.random.default_rng([seed, iteration])
     weights = None  # uniform: the same draws as runs made before the curriculum existed
     if settled_weight < 1:
-        weights = np.array([settled_weight if settled.get(task.id, False) else 1.0 for task in tasks])
+        weights = np.array([settled_weight if settled.get(task_kind(task.id), False) else 1.0 for task in tasks])
         weights /= weights.sum()
     return [tasks[i] for i in rng.choice(len(tasks), size=count, replace=count > len(tasks), p=weights)]
