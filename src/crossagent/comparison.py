@@ -135,7 +135,7 @@ class ComparisonSettings:
     grpo_call_cost: float = 0.0  # GRPO reward: subtracted per model call (a price on not delegating)
     grpo_temperature: float = 1.0  # GRPO rollouts' sampling temperature (above 1: more exploration)
     grpo_update_turns_per_episode: int = 0  # GRPO trains on at most this many random turns per episode (0: all)
-    grpo_settled_task_weight: float = 1.0  # GRPO draws a task whose last group's returns were equal this much as often
+    grpo_settled_task_weight: float = 1.0  # GRPO curriculum: draw weight of tasks whose kind's last group was settled
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
     grpo_per_category: int | None = None

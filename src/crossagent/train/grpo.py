@@ -97,8 +97,8 @@ class GRPOConfig:
     group_size: int = 4  # episodes per task from the identical start
     tasks_per_batch: int = 8
     max_episode_steps: int = 200
-    # Curriculum (train/curriculum.py): a task whose newest group's returns were all equal is drawn this many times
-    # as often as the others (1: every task alike).
+    # Curriculum (train/curriculum.py): a task whose kind's newest group had returns all equal is drawn this many
+    # times as often as the others (1: every task alike).
     settled_task_weight: float = 1.0
     # Dynamic sampling (DAPO): a group whose returns are all equal has zero advantage and teaches nothing.
     dynamic_sampling: bool = False  # roll out more batches of tasks until tasks_per_batch groups differ; train on those
