@@ -131,6 +131,7 @@ class ComparisonSettings:
     grpo_sampling_rounds: int = 3  # with dynamic sampling: at most this many batches of tasks per iteration
     grpo_max_episode_steps: int = 150  # caps each GRPO episode
     grpo_learning_rate: float = 1e-4  # GRPO learning rate
+    grpo_warmup_steps: int = 0  # GRPO optimizer steps over which the learning rate rises from 0 (0: none)
     grpo_gradient_accumulation_steps: int = 4  # micro-batches of 16 turns per GRPO optimizer step
     grpo_call_cost: float = 0.0  # GRPO reward: subtracted per model call (a price on not delegating)
     grpo_temperature: float = 1.0  # GRPO rollouts' sampling temperature (above 1: more exploration)
@@ -243,6 +244,7 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             sampling_rounds=settings.grpo_sampling_rounds, max_episode_steps=settings.grpo_max_episode_steps,
             history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
             use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
+            warmup_steps=settings.grpo_warmup_steps,
             call_cost=settings.grpo_call_cost, temperature=settings.grpo_temperature,
             update_turns_per_episode=settings.grpo_update_turns_per_episode,
             settled_task_weight=settings.grpo_settled_task_weight,

@@ -23,7 +23,8 @@ from crossagent.models.loading import load_model  # noqa: E402
 from crossagent.models.prompts import Turn, build_messages  # noqa: E402
 from crossagent.tasks.suite import load_suite  # noqa: E402
 from crossagent.train import grpo_cli  # noqa: E402
-from crossagent.train.grpo import prepare_run, train  # noqa: E402
+from crossagent.tasks.splits import train_tasks  # noqa: E402
+from crossagent.train.grpo import GRPOConfig, practice_tasks, prepare_run, train  # noqa: E402
 from crossagent.train.grpo_log import CURVES_PNG, LEVEL_CSV, LEVEL_SHARES_PNG, LOG_CSV, logged_turns  # noqa: E402
 from crossagent.train.grpo_loss import reply_logprobs  # noqa: E402
 from crossagent.train.turn_batches import encode_turns  # noqa: E402
@@ -340,3 +341,36 @@ def test_a_log_from_before_the_trained_turn_count_counts_none(first_run, tmp_pat
         writer.writeheader()
         writer.writerows(rows)
     assert logged_turns(tmp_path) == int(rows[0]["turns"]) and logged_turns(tmp_path, "trained_turns") is None
+
+
+def test_the_warm_up_starts_at_zero_and_a_resumed_run_continues_it(tiny_path, tmp_path):
+    """Linear warm-up over 4 optimizer steps (one per tiny iteration): the first step's rate is 0, so the weights
+    stay the initial ones; a run resumed after it takes the second step at a quarter of the rate, as an
+    uninterrupted run does, and ends with its weights."""
+    first = tmp_path / "first"
+    result = train(tiny_config(tiny_path, first, updates=1, warmup_steps=4))
+    assert_same_weights(weights(result.final_model), weights(tiny_path))
+    resumed = tmp_path / "resumed"
+    shutil.copytree(first, resumed)
+    run = prepare_run(tiny_config(tiny_path, resumed, updates=2, warmup_steps=4))
+    assert run.iteration == 1 and [group["lr"] for group in run.optimizer.param_groups] == [1e-4 / 4]
+    del run
+    resumed_result = train(tiny_config(tiny_path, resumed, updates=2, warmup_steps=4))
+    uninterrupted = train(tiny_config(tiny_path, tmp_path / "uninterrupted", updates=2, warmup_steps=4))
+    assert_same_weights(weights(resumed_result.final_model), weights(uninterrupted.final_model))
+    assert not all(torch.equal(tensor, weights(tiny_path)[name])
+                   for name, tensor in weights(uninterrupted.final_model).items())
+
+
+def test_a_negative_warm_up_is_refused(tiny_path, tmp_path):
+    with pytest.raises(ValueError, match="warmup_steps must be 0"):
+        tiny_config(tiny_path, tmp_path / "run", updates=1, warmup_steps=-1)
+
+
+def test_zero_tasks_per_category_practises_every_training_task():
+    """`--tasks-per-category 0` trains on the whole training split, as `compare` does; negative counts are refused."""
+    every = train_tasks(load_suite())
+    assert practice_tasks(GRPOConfig(model="m", output_dir="o", tasks_per_category=0)) == every
+    assert len(practice_tasks(GRPOConfig(model="m", output_dir="o", tasks_per_category=2))) == 6
+    with pytest.raises(ValueError, match="tasks_per_category must be 0"):
+        GRPOConfig(model="m", output_dir="o", tasks_per_category=-1)

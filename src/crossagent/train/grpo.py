@@ -14,7 +14,7 @@ One iteration ("update"):
     once and the rest of each row after it: the numbers of a full pass, for a fraction of the work.
  4. `epochs_per_batch` passes over the turns in shuffled micro-batches of `minibatch_size` turns;
     an AdamW step every `gradient_accumulation_steps` micro-batches, gradients clipped to
-    `max_grad_norm`. Per reply token t:
+    `max_grad_norm`, the rate warmed up over the first `warmup_steps` steps. Per reply token t:
         ratio_t = exp(logp_t - old_logp_t)
         policy_t = -min(ratio_t * A, clip(ratio_t, 1 - clip_epsilon, 1 + clip_epsilon) * A)
         kl_t = exp(ref_t - logp_t) - (ref_t - logp_t) - 1        (k3, low variance, always >= 0)
@@ -63,6 +63,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object, set_seed
+from transformers import get_constant_schedule_with_warmup
 
 from crossagent.agents.level_agent import REQUERY_EVERY
 from crossagent.folder_lock import writes_folder
@@ -92,7 +93,7 @@ class GRPOConfig:
     output_dir: str
     # tasks
     suite_file: str | None = None  # None: the packaged suite
-    tasks_per_category: int = 10  # released: 30 training tasks, 10 per category
+    tasks_per_category: int = 10  # released: 30 training tasks, 10 per category; 0: every training task
     # rollouts
     group_size: int = 4  # episodes per task from the identical start
     tasks_per_batch: int = 8
@@ -128,6 +129,9 @@ class GRPOConfig:
     advantage_eps: float = 1e-6
     # optimisation
     learning_rate: float = 1e-6  # not in the released settings; a usual GRPO rate for a 2-7B VLM
+    # Optimizer steps over which the rate rises linearly from 0 to learning_rate. AdamW's first step moves every
+    # weight by the full rate whatever its gradient's size (docs/grpo.md, Warm-up); 0: no warm-up.
+    warmup_steps: int = 0
     weight_decay: float = 0.0
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
@@ -145,6 +149,8 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         if self.group_size < 2:
             raise ValueError(f"group_size {self.group_size}: GRPO needs at least 2 episodes per group")
+        if self.tasks_per_category < 0:
+            raise ValueError(f"tasks_per_category must be 0 (every training task) or more, got {self.tasks_per_category}")
         for name in ("tasks_per_batch", "max_episode_steps", "sampling_rounds", "requery_every", "minibatch_size",
                      "gradient_accumulation_steps", "epochs_per_batch", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
@@ -152,6 +158,8 @@ class GRPOConfig:
         check_prompt_style(self.prompt_style)
         check_turn_weighting(self.turn_weighting)
         check_settled_weight(self.settled_task_weight)
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be 0 (no warm-up) or more, got {self.warmup_steps}")
         if self.update_turns_per_episode < 0:
             raise ValueError(f"update_turns_per_episode must be 0 (every turn) or more, got "
                              f"{self.update_turns_per_episode}")
@@ -177,6 +185,7 @@ class Run:
     processor: object
     reference: torch.nn.Module | None  # the frozen initial model; None when kl_coef is 0
     optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR  # the learning rate of the next optimizer step (the warm-up)
     iteration: int  # completed iterations
     resumed_from: Path | None
 
@@ -210,7 +219,17 @@ def prepare_run(config: GRPOConfig) -> Run:
                                   betas=(config.adam_beta1, config.adam_beta2))
     model, optimizer = accelerator.prepare(model, optimizer)
     iteration = load_checkpoint(resume, accelerator, optimizer) if resume else 0
-    return Run(accelerator, model, processor, reference, optimizer, iteration, resume)
+    return Run(accelerator, model, processor, reference, optimizer, warmup_schedule(optimizer, config), iteration,
+               resume)
+
+
+def warmup_schedule(optimizer: torch.optim.Optimizer, config: GRPOConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """transformers' constant schedule with linear warm-up, placed at the optimizer's step count, so a resumed run
+    continues the warm-up where the checkpoint left it (the count is in AdamW's state; no scheduler file)."""
+    steps_done = int(next(iter(optimizer.state.values()))["step"]) if optimizer.state else 0
+    for group in optimizer.param_groups:
+        group["initial_lr"] = config.learning_rate
+    return get_constant_schedule_with_warmup(optimizer, config.warmup_steps, last_epoch=steps_done - 1)
 
 
 @dataclass
@@ -219,6 +238,11 @@ class GRPOResult:
     iterations: int  # completed, resumed ones included
     final_model: str
     history: list[dict] = field(default_factory=list)  # the metrics of the iterations run now
+
+
+def practice_tasks(config: GRPOConfig) -> tuple[Task, ...]:
+    """The training tasks of the config's suite: `tasks_per_category` of each category, or all of them at 0."""
+    return train_tasks(load_suite(config.suite_file), config.tasks_per_category or None)
 
 
 @writes_folder(lambda call: call["config"].output_dir)
@@ -230,7 +254,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                          f"ask for at least {run.iteration} updates, or train into another output folder")
     accelerator, model, processor, optimizer = run.accelerator, run.model, run.processor, run.optimizer
     rank, processes = accelerator.process_index, accelerator.num_processes
-    tasks = tasks or train_tasks(load_suite(config.suite_file), config.tasks_per_category)
+    tasks = tasks or practice_tasks(config)
     if not tasks:
         raise ValueError("no training tasks")
     settings = config.rollout_settings()
@@ -320,6 +344,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                             terms.per_sample, terms.policy, terms.kl, terms.entropy, terms.clip_fraction))])
                 grad_norms.append(float(accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)))
                 optimizer.step()
+                run.schedule.step()
                 optimizer.zero_grad()
         sums = accelerator.reduce(sums, reduction="sum")
         update_seconds = time.perf_counter() - update_started
