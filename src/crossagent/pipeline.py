@@ -289,7 +289,8 @@ def _sft(sft) -> dict:
     return asdict(run_sft(sft))
 
 
-GRPO_OPTIONS_ADDED_LATER = {"update_turns_per_episode": 0, "settled_task_weight": 1.0, "warmup_steps": 0}  # with their defaults
+# with their defaults
+GRPO_OPTIONS_ADDED_LATER = {"update_turns_per_episode": 0, "settled_task_weight": 1.0, "warmup_steps": 0}
 
 
 def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks) -> Stage:

@@ -150,7 +150,8 @@ class GRPOConfig:
         if self.group_size < 2:
             raise ValueError(f"group_size {self.group_size}: GRPO needs at least 2 episodes per group")
         if self.tasks_per_category < 0:
-            raise ValueError(f"tasks_per_category must be 0 (every training task) or more, got {self.tasks_per_category}")
+            raise ValueError(f"tasks_per_category must be 0 (every training task) or more, "
+                             f"got {self.tasks_per_category}")
         for name in ("tasks_per_batch", "max_episode_steps", "sampling_rounds", "requery_every", "minibatch_size",
                      "gradient_accumulation_steps", "epochs_per_batch", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
