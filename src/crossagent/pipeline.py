@@ -289,7 +289,7 @@ def _sft(sft) -> dict:
     return asdict(run_sft(sft))
 
 
-# with their defaults
+# GRPO options added later, each with the default that is how runs behaved before it existed
 GRPO_OPTIONS_ADDED_LATER = {"update_turns_per_episode": 0, "settled_task_weight": 1.0, "warmup_steps": 0}
 
 

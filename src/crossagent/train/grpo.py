@@ -149,9 +149,10 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         if self.group_size < 2:
             raise ValueError(f"group_size {self.group_size}: GRPO needs at least 2 episodes per group")
-        if self.tasks_per_category < 0:
-            raise ValueError(f"tasks_per_category must be 0 (every training task) or more, "
-                             f"got {self.tasks_per_category}")
+        for name, zero in (("tasks_per_category", "every training task"), ("warmup_steps", "no warm-up"),
+                           ("update_turns_per_episode", "every turn")):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 ({zero}) or more, got {getattr(self, name)}")
         for name in ("tasks_per_batch", "max_episode_steps", "sampling_rounds", "requery_every", "minibatch_size",
                      "gradient_accumulation_steps", "epochs_per_batch", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
@@ -159,11 +160,6 @@ class GRPOConfig:
         check_prompt_style(self.prompt_style)
         check_turn_weighting(self.turn_weighting)
         check_settled_weight(self.settled_task_weight)
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be 0 (no warm-up) or more, got {self.warmup_steps}")
-        if self.update_turns_per_episode < 0:
-            raise ValueError(f"update_turns_per_episode must be 0 (every turn) or more, got "
-                             f"{self.update_turns_per_episode}")
         if self.rollout_server and not self.served_model:
             raise ValueError("rollout_server needs served_model (the name the server knows the model by)")
 
