@@ -122,13 +122,16 @@ def test_the_matched_sft_can_match_the_turns_grpo_trained_on(compared, tmp_path)
     out = tmp_path / "trained"
     # Without dynamic sampling every group is trained on (the fixture's one group per iteration may be flat).
     shutil.copytree(settings.out, out, ignore=shutil.ignore_patterns("mix-matched*", "grpo*"))
-    trained = replace(settings, out=out, matched_examples="trained", grpo_dynamic_sampling=False)
+    # Two passes over each iteration's turns: the matched SFT gets an example for each pass.
+    trained = replace(settings, out=out, matched_examples="trained", grpo_dynamic_sampling=False,
+                      grpo_epochs_per_batch=2)
     run_comparison(trained, [SFT_ROW, GRPO_ROW, MATCHED_ROW])
     facts = json.loads((out / "comparison.json").read_text())["trained"]
-    for label in ("", " (seed 1)"):
+    for label, folder in (("", "grpo"), (" (seed 1)", "grpo-seed1")):
+        assert json.loads((out / "model" / folder / CONFIG_JSON).read_text())["epochs_per_batch"] == 2
         turns = facts[f"GRPO{label}"]["trained_turns"]
         assert 0 < turns <= facts[f"GRPO{label}"]["turns"]  # at most 2 per episode: update_turns_per_episode
-        assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil(turns / settings.batch_size)
+        assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil(2 * turns / settings.batch_size)
     # A GRPO run logged before the count existed is named, not matched on a guess; so is one that trained on none.
     shutil.rmtree(out / "model" / "mix-matched")
     record = json.loads((out / "model" / "grpo" / STAGE_FILE).read_text())

@@ -133,6 +133,7 @@ class ComparisonSettings:
     grpo_learning_rate: float = 1e-4  # GRPO learning rate
     grpo_warmup_steps: int = 0  # GRPO optimizer steps over which the learning rate rises from 0 (0: none)
     grpo_gradient_accumulation_steps: int = 4  # micro-batches of 16 turns per GRPO optimizer step
+    grpo_epochs_per_batch: int = 1  # GRPO passes over each iteration's trained turns (clipped as in PPO)
     grpo_call_cost: float = 0.0  # GRPO reward: subtracted per model call (a price on not delegating)
     grpo_temperature: float = 1.0  # GRPO rollouts' sampling temperature (above 1: more exploration)
     grpo_update_turns_per_episode: int = 0  # GRPO trains on at most this many random turns per episode (0: all)
@@ -141,7 +142,8 @@ class ComparisonSettings:
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
     grpo_per_category: int | None = None
     # The matched SFT's examples: as many as GRPO's sampled replies (every turn rolled out, set-aside groups
-    # included), or as the turns its updates trained on (fewer with dynamic sampling or a turn limit).
+    # included), or as the turns its updates trained on (fewer with dynamic sampling or a turn limit), times the
+    # passes over them (--grpo-epochs-per-batch).
     matched_examples: Literal["sampled", "trained"] = "sampled"
     slots: int = 30  # episodes evaluated side by side
     requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query the model after k executor steps
@@ -249,8 +251,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             update_turns_per_episode=settings.grpo_update_turns_per_episode,
             settled_task_weight=settings.grpo_settled_task_weight,
             max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16,
-            gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps, checkpoint_every=2, seed=seed,
-            constrained=settings.constrained),
+            gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps,
+            epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed, constrained=settings.constrained),
             train_tasks(suite, settings.grpo_per_category))
 
     # Every model a row needs, by (dataset, training, seed); GRPO and the matched SFT are added when ready.
@@ -284,6 +286,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             if examples == 0:  # SFT would read 0 steps as "train by epochs"
                 raise ValueError(f"{done.folder} trained on no turns (no group's returns differed): there is "
                                  "no compute to match")
+            if settings.matched_examples == "trained":  # each pass over a trained turn is an example's compute
+                examples *= settings.grpo_epochs_per_batch
             steps = math.ceil(examples / settings.batch_size)
             found.append(models.setdefault((MIX, "matched", seed), sft(
                 MIX, seed, start=models[MIX, "sft", seed], steps=steps, tag=" matched")))
