@@ -138,6 +138,7 @@ class ComparisonSettings:
     grpo_temperature: float = 1.0  # GRPO rollouts' sampling temperature (above 1: more exploration)
     grpo_update_turns_per_episode: int = 0  # GRPO trains on at most this many random turns per episode (0: all)
     grpo_settled_task_weight: float = 1.0  # GRPO curriculum: draw weight of tasks whose kind's last group was settled
+    grpo_expert_prefix_share: float = 0.0  # GRPO: share of groups that start part of the way along the expert's run
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
     grpo_per_category: int | None = None
@@ -246,13 +247,13 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             sampling_rounds=settings.grpo_sampling_rounds, max_episode_steps=settings.grpo_max_episode_steps,
             history_length=settings.history, requery_every=settings.requery_every, use_image=use_image,
             use_text=use_text, prompt_style=settings.prompt_style, learning_rate=settings.grpo_learning_rate,
-            warmup_steps=settings.grpo_warmup_steps,
-            call_cost=settings.grpo_call_cost, temperature=settings.grpo_temperature,
-            update_turns_per_episode=settings.grpo_update_turns_per_episode,
+            warmup_steps=settings.grpo_warmup_steps, call_cost=settings.grpo_call_cost,
+            temperature=settings.grpo_temperature, update_turns_per_episode=settings.grpo_update_turns_per_episode,
             settled_task_weight=settings.grpo_settled_task_weight,
-            max_new_tokens=EVAL_SAMPLING.max_new_tokens, minibatch_size=16,
-            gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps,
-            epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed, constrained=settings.constrained),
+            expert_prefix_share=settings.grpo_expert_prefix_share, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
+            minibatch_size=16, gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps,
+            epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed,
+            constrained=settings.constrained),
             train_tasks(suite, settings.grpo_per_category))
 
     # Every model a row needs, by (dataset, training, seed); GRPO and the matched SFT are added when ready.

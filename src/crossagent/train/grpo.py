@@ -4,7 +4,8 @@ One iteration ("update"):
  1. Rollouts (train/rollouts.py): `tasks_per_batch` training tasks (drawn alike, or favouring the ones whose
     groups still differ: train/curriculum.py), `group_size` episodes of each
     from the identical start (world seed, start state, dynamics seed), replies sampled at
-    `temperature`, a LevelAgent in dynamic mode acting on them, at most `max_episode_steps` steps.
+    `temperature`, a LevelAgent in dynamic mode acting on them, at most `max_episode_steps` steps;
+    optionally a share of the groups starts part of the way along the expert's solution (`expert_prefix_share`).
  2. Advantages: every episode's return is normalised within its group, (R - mean) / (std + eps);
     each turn (one prompt and its reply) gets its episode's advantage.
  3. The turns this process trains on, encoded once (prompt ids, image patches, positions, grammar
@@ -81,8 +82,11 @@ from crossagent.train.grpo_log import (RunLog, category_level_shares, group_rows
                                        speed_metrics, update_metrics)
 from crossagent.train.grpo_loss import (check_turn_weighting, grpo_loss, group_advantages, optimizer_steps, padded,
                                         reply_logprobs, sample_turns, score_turns, turn_weights)
-from crossagent.train.rollouts import EpisodeRollout, RolloutSettings, collect_rollouts, group_specs
+from crossagent.train.rollouts import (EpisodeRollout, RolloutSettings, check_prefix_share, collect_rollouts,
+                                       draw_expert_prefixes, group_specs)
 from crossagent.train.turn_batches import encode_turns
+
+PREFIX_STREAM = 1  # the expert prefixes' random stream per (seed, iteration), apart from the draw of tasks
 
 
 @dataclass
@@ -98,6 +102,8 @@ class GRPOConfig:
     group_size: int = 4  # episodes per task from the identical start
     tasks_per_batch: int = 8
     max_episode_steps: int = 200
+    # Expert prefixes (train/rollouts.py): tasks the policy never solves from the start still give a signal.
+    expert_prefix_share: float = 0.0  # share of groups that start along the expert's solution (0: none)
     # Curriculum (train/curriculum.py): a task whose kind's newest group had returns all equal is drawn this many
     # times as often as the others (1: every task alike).
     settled_task_weight: float = 1.0
@@ -160,6 +166,7 @@ class GRPOConfig:
         check_prompt_style(self.prompt_style)
         check_turn_weighting(self.turn_weighting)
         check_settled_weight(self.settled_task_weight)
+        check_prefix_share(self.expert_prefix_share)
         if self.rollout_server and not self.served_model:
             raise ValueError("rollout_server needs served_model (the name the server knows the model by)")
 
@@ -273,7 +280,10 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         rounds = config.sampling_rounds if config.dynamic_sampling else 1
         chosen = draw_tasks(tasks, config.tasks_per_batch * rounds, config.seed, iteration, settled,
                             config.settled_task_weight)
-        all_specs = group_specs(chosen, config.group_size, first_trial=iteration * config.tasks_per_batch * rounds)
+        prefixes = draw_expert_prefixes(len(chosen), config.expert_prefix_share,
+                                        np.random.default_rng([config.seed, iteration, PREFIX_STREAM]))
+        all_specs = group_specs(chosen, config.group_size, first_trial=iteration * config.tasks_per_batch * rounds,
+                                expert_prefixes=prefixes)
         episodes, timings = [], []
         for round_ in range(rounds):
             groups = range(round_ * config.tasks_per_batch, (round_ + 1) * config.tasks_per_batch)

@@ -39,7 +39,8 @@ LEVEL_CSV = "level_shares.csv"  # per category: bench.level_shares draws it
 LEVEL_SHARES_PNG = "level_shares.png"
 LEVEL_COLUMNS = ("iteration", "category", "kind", "level", "share")
 GROUPS_CSV = "groups.csv"
-GROUP_COLUMNS = ("iteration", "group", "task", "episodes", "successes", "mean_return", "informative", "trained")
+GROUP_COLUMNS = ("iteration", "group", "task", "episodes", "successes", "mean_return", "informative", "trained",
+                 "expert_prefix_steps")
 CURVES_PNG = "grpo_curves.png"
 TENSORBOARD_DIR = "tensorboard"
 
@@ -148,7 +149,8 @@ def group_rows(episodes: list[EpisodeRollout], trained: set[int], iteration: int
     return [{"iteration": iteration, "group": group, "task": group_episodes[0].spec.task.id,
              "episodes": len(group_episodes), "successes": sum(e.result.success for e in group_episodes),
              "mean_return": float(np.mean([e.episode_return for e in group_episodes])),
-             "informative": int(group in informative), "trained": int(group in trained)}
+             "informative": int(group in informative), "trained": int(group in trained),
+             "expert_prefix_steps": group_episodes[0].result.extra.get("expert_prefix_steps", 0)}
             for group, group_episodes in sorted(members.items())]
 
 

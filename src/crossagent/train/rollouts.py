@@ -15,6 +15,11 @@ tag, or a malformed executed line). The return of an episode is
 
 and every turn of the episode gets it. Old log-probabilities are not recorded here: the
 trainer recomputes them with a forward pass (see train/grpo.py).
+
+A spec with an `expert_prefix` f starts its episode with the expert's first steps of its own solution of the
+same trial (round(f x its length), at least 1 and at most all but the last), then hands over to the model
+(agents.expert_prefix says why). Members of a group share the prefix, so they still start identical; the turns
+and the level statistics are the model's only.
 """
 
 from __future__ import annotations
@@ -22,10 +27,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
+from crossagent.agents.base import Agent
+from crossagent.agents.expert import ExpertAgent
+from crossagent.agents.expert_prefix import ExpertPrefixAgent
 from crossagent.agents.level_agent import REQUERY_EVERY, LevelAgent
 from crossagent.agents.model_policy import ModelPolicy, SampledTurn
 from crossagent.bench.episode import Episode, EpisodeResult, make_env
-from crossagent.bench.episode_loop import Finished, LoopStats, ReplySampler, run_episodes
+from crossagent.bench.episode_loop import Finished, LoopStats, ReplySampler, run_episode, run_episodes
 from crossagent.tasks.task import Task
 
 
@@ -50,12 +60,47 @@ class EpisodeSpec:
     trial: int  # picks the dynamics seed (bench.episode.trial_seed); a group shares it
     group: int  # advantages are normalised within a group
     member: int = 0  # index within the group
+    expert_prefix: float | None = None  # where along the expert's solution the model takes over; None: at the start
 
 
-def group_specs(tasks: Sequence[Task], group_size: int, first_trial: int) -> list[EpisodeSpec]:
-    """`group_size` identical starts per task: group g is tasks[g] with trial first_trial + g."""
-    return [EpisodeSpec(task, first_trial + group, group, member)
+def group_specs(tasks: Sequence[Task], group_size: int, first_trial: int,
+                expert_prefixes: Sequence[float | None] | None = None) -> list[EpisodeSpec]:
+    """`group_size` identical starts per task: group g is tasks[g] with trial first_trial + g, and
+    expert_prefixes[g] (default: none)."""
+    prefixes = expert_prefixes if expert_prefixes is not None else [None] * len(tasks)
+    if len(prefixes) != len(tasks):
+        raise ValueError(f"{len(prefixes)} expert prefixes for {len(tasks)} tasks")
+    return [EpisodeSpec(task, first_trial + group, group, member, prefixes[group])
             for group, task in enumerate(tasks) for member in range(group_size)]
+
+
+def check_prefix_share(share: float) -> None:
+    if not 0 <= share <= 1:
+        raise ValueError(f"the share of groups with an expert prefix must be within 0..1, got {share}")
+
+
+def draw_expert_prefixes(groups: int, share: float, rng: np.random.Generator) -> list[float | None]:
+    """Each group, with probability `share`, gets a prefix fraction drawn uniformly from (0, 1)."""
+    check_prefix_share(share)
+    if share == 0:  # draws nothing, so runs without prefixes are the runs made before they existed
+        return [None] * groups
+    chosen, fractions = rng.random(groups) < share, rng.random(groups)
+    return [float(fraction) if take else None for take, fraction in zip(chosen, fractions)]
+
+
+def expert_solution_steps(task: Task, trial: int) -> int | None:
+    """The steps the expert takes to solve `task` in `trial` (same start, same dice), or None if it fails."""
+    expert = ExpertAgent()
+    result = run_episode(make_env(expert), expert, task, trial)
+    return result.steps if result.success else None
+
+
+def prefix_steps(fraction: float, solution_steps: int | None) -> int:
+    """The expert's steps before the hand-over: 0 when it has no solution to share, else at least 1 and at
+    most all but its last."""
+    if solution_steps is None or solution_steps < 2:
+        return 0
+    return min(max(round(fraction * solution_steps), 1), solution_steps - 1)
 
 
 @dataclass
@@ -88,14 +133,21 @@ def collect_rollouts(specs: Sequence[EpisodeSpec], sampler: ReplySampler, settin
     jobs = [(replace(spec.task, budget=min(spec.task.budget, settings.max_episode_steps)), spec.trial)
             for spec in specs]
     finished: dict[int, Finished] = {}
+    policies: dict[int, ModelPolicy] = {}
+    solutions: dict[tuple[str, int], int | None] = {}  # the expert's steps per (task, trial): once per group
 
     def make_episode(index: int, task: Task, trial: int) -> Episode:
         # Group members share the episode seed; the stream keeps their replies independent.
         policy = ModelPolicy(settings.output_format, settings.history_length, settings.use_image, settings.use_text,
                              name="grpo", keep_turns=True, seed=seed, stream=specs[index].member,
                              prompt_style=settings.prompt_style)
-        agent = LevelAgent(policy, mode="dynamic", requery_every=settings.requery_every,
-                           image_size=settings.image_size)
+        agent: Agent = LevelAgent(policy, mode="dynamic", requery_every=settings.requery_every,
+                                  image_size=settings.image_size)
+        if specs[index].expert_prefix is not None:
+            if (task.id, trial) not in solutions:
+                solutions[task.id, trial] = expert_solution_steps(task, trial)
+            agent = ExpertPrefixAgent(agent, prefix_steps(specs[index].expert_prefix, solutions[task.id, trial]))
+        policies[index] = policy
         return Episode(make_env(agent, settings.image_size), agent, task, trial)
 
     def keep(done: Finished) -> None:
@@ -106,7 +158,7 @@ def collect_rollouts(specs: Sequence[EpisodeSpec], sampler: ReplySampler, settin
     stats = run_episodes(jobs, make_episode, keep, slots=max(1, len(specs)), sampler=sampler)
     episodes = []
     for index, spec in enumerate(specs):
-        result, policy = finished[index].result, finished[index].episode.agent.policy
+        result, policy = finished[index].result, policies[index]
         value = episode_return(result.success, policy.unparseable_replies, len(policy.turns), settings)
         result.extra = {**result.extra, "unparseable_replies": policy.unparseable_replies, "grpo_return": value}
         episodes.append(EpisodeRollout(spec, result, policy.turns, value))
