@@ -139,6 +139,7 @@ class ComparisonSettings:
     grpo_update_turns_per_episode: int = 0  # GRPO trains on at most this many random turns per episode (0: all)
     grpo_settled_task_weight: float = 1.0  # GRPO curriculum: draw weight of tasks whose kind's last group was settled
     grpo_expert_prefix_share: float = 0.0  # GRPO: share of groups that start part of the way along the expert's run
+    grpo_expert_prefix_earliest: float = 0.5  # GRPO: the earliest hand-over, as a fraction of the expert's steps
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
     grpo_per_category: int | None = None
@@ -250,7 +251,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             warmup_steps=settings.grpo_warmup_steps, call_cost=settings.grpo_call_cost,
             temperature=settings.grpo_temperature, update_turns_per_episode=settings.grpo_update_turns_per_episode,
             settled_task_weight=settings.grpo_settled_task_weight,
-            expert_prefix_share=settings.grpo_expert_prefix_share, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
+            expert_prefix_share=settings.grpo_expert_prefix_share,
+            expert_prefix_earliest=settings.grpo_expert_prefix_earliest, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
             minibatch_size=16, gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps,
             epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed,
             constrained=settings.constrained),

@@ -44,18 +44,22 @@ def test_prefix_steps_leave_the_model_at_least_the_last_step():
 
 def test_a_share_of_groups_gets_a_prefix_and_share_zero_draws_nothing():
     rng = np.random.default_rng(0)
-    assert draw_expert_prefixes(5, 0.0, rng) == [None] * 5
+    assert draw_expert_prefixes(5, 0.0, 0.5, rng) == [None] * 5
     assert rng.random() == np.random.default_rng(0).random()  # the generator was not used
-    drawn = draw_expert_prefixes(4000, 0.25, np.random.default_rng(1))
+    drawn = draw_expert_prefixes(4000, 0.25, 0.5, np.random.default_rng(1))
     fractions = [f for f in drawn if f is not None]
-    assert len(fractions) / len(drawn) == pytest.approx(0.25, abs=0.03) and all(0 <= f < 1 for f in fractions)
-    assert all(f is not None for f in draw_expert_prefixes(10, 1.0, np.random.default_rng(2)))
+    assert len(fractions) / len(drawn) == pytest.approx(0.25, abs=0.03) and all(0.5 <= f < 1 for f in fractions)
+    assert np.mean(fractions) == pytest.approx(0.75, abs=0.02)  # uniform over [0.5, 1)
+    assert all(f is not None for f in draw_expert_prefixes(10, 1.0, 0.0, np.random.default_rng(2)))
 
 
-@pytest.mark.parametrize("share", [-0.1, 1.5])
-def test_a_share_outside_0_to_1_is_refused(share):
-    with pytest.raises(ValueError, match="expert prefix must be within 0..1"):
-        GRPOConfig(model="m", output_dir="o", expert_prefix_share=share)
+@pytest.mark.parametrize("fields, message", [({"expert_prefix_share": -0.1}, "expert prefix must be within 0..1"),
+                                             ({"expert_prefix_share": 1.5}, "expert prefix must be within 0..1"),
+                                             ({"expert_prefix_earliest": 1.0}, "earliest hand-over"),
+                                             ({"expert_prefix_earliest": -0.2}, "earliest hand-over")])
+def test_a_share_or_hand_over_outside_0_to_1_is_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        GRPOConfig(model="m", output_dir="o", **fields)
 
 
 def test_with_a_prefix_the_model_makes_the_last_decision():

@@ -82,7 +82,7 @@ from crossagent.train.grpo_log import (RunLog, category_level_shares, group_rows
                                        speed_metrics, update_metrics)
 from crossagent.train.grpo_loss import (check_turn_weighting, grpo_loss, group_advantages, optimizer_steps, padded,
                                         reply_logprobs, sample_turns, score_turns, turn_weights)
-from crossagent.train.rollouts import (EpisodeRollout, RolloutSettings, check_prefix_share, collect_rollouts,
+from crossagent.train.rollouts import (EpisodeRollout, RolloutSettings, check_prefix_settings, collect_rollouts,
                                        draw_expert_prefixes, group_specs)
 from crossagent.train.turn_batches import encode_turns
 
@@ -104,6 +104,9 @@ class GRPOConfig:
     max_episode_steps: int = 200
     # Expert prefixes (train/rollouts.py): tasks the policy never solves from the start still give a signal.
     expert_prefix_share: float = 0.0  # share of groups that start along the expert's solution (0: none)
+    # Later hand-overs leave less to do: on tasks the cold start never solved, a hand-over drawn from [0.5, 1) of
+    # the expert's steps gave more groups with a signal than one from [0, 1) or [0.8, 1) (docs/grpo.md).
+    expert_prefix_earliest: float = 0.5  # the earliest hand-over, as a fraction of the expert's steps
     # Curriculum (train/curriculum.py): a task whose kind's newest group had returns all equal is drawn this many
     # times as often as the others (1: every task alike).
     settled_task_weight: float = 1.0
@@ -166,7 +169,7 @@ class GRPOConfig:
         check_prompt_style(self.prompt_style)
         check_turn_weighting(self.turn_weighting)
         check_settled_weight(self.settled_task_weight)
-        check_prefix_share(self.expert_prefix_share)
+        check_prefix_settings(self.expert_prefix_share, self.expert_prefix_earliest)
         if self.rollout_server and not self.served_model:
             raise ValueError("rollout_server needs served_model (the name the server knows the model by)")
 
@@ -280,7 +283,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         rounds = config.sampling_rounds if config.dynamic_sampling else 1
         chosen = draw_tasks(tasks, config.tasks_per_batch * rounds, config.seed, iteration, settled,
                             config.settled_task_weight)
-        prefixes = draw_expert_prefixes(len(chosen), config.expert_prefix_share,
+        prefixes = draw_expert_prefixes(len(chosen), config.expert_prefix_share, config.expert_prefix_earliest,
                                         np.random.default_rng([config.seed, iteration, PREFIX_STREAM]))
         all_specs = group_specs(chosen, config.group_size, first_trial=iteration * config.tasks_per_batch * rounds,
                                 expert_prefixes=prefixes)

@@ -74,18 +74,23 @@ def group_specs(tasks: Sequence[Task], group_size: int, first_trial: int,
             for group, task in enumerate(tasks) for member in range(group_size)]
 
 
-def check_prefix_share(share: float) -> None:
+def check_prefix_settings(share: float, earliest: float) -> None:
     if not 0 <= share <= 1:
         raise ValueError(f"the share of groups with an expert prefix must be within 0..1, got {share}")
+    if not 0 <= earliest < 1:
+        raise ValueError(f"the earliest hand-over along the expert's solution must be within 0..1 (1 excluded), "
+                         f"got {earliest}")
 
 
-def draw_expert_prefixes(groups: int, share: float, rng: np.random.Generator) -> list[float | None]:
-    """Each group, with probability `share`, gets a prefix fraction drawn uniformly from (0, 1)."""
-    check_prefix_share(share)
+def draw_expert_prefixes(groups: int, share: float, earliest: float, rng: np.random.Generator) -> list[float | None]:
+    """Each group, with probability `share`, gets a hand-over point drawn uniformly from [earliest, 1) of the
+    expert's solution."""
+    check_prefix_settings(share, earliest)
     if share == 0:  # draws nothing, so runs without prefixes are the runs made before they existed
         return [None] * groups
     chosen, fractions = rng.random(groups) < share, rng.random(groups)
-    return [float(fraction) if take else None for take, fraction in zip(chosen, fractions)]
+    return [earliest + (1 - earliest) * float(fraction) if take else None
+            for take, fraction in zip(chosen, fractions)]
 
 
 def expert_solution_steps(task: Task, trial: int) -> int | None:
