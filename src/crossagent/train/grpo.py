@@ -104,8 +104,8 @@ class GRPOConfig:
     max_episode_steps: int = 200
     # Expert prefixes (train/rollouts.py): tasks the policy never solves from the start still give a signal.
     expert_prefix_share: float = 0.0  # share of groups that start along the expert's solution (0: none)
-    # Later hand-overs leave less to do: on tasks the cold start never solved, a hand-over drawn from [0.5, 1) of
-    # the expert's steps gave more groups with a signal than one from [0, 1) or [0.8, 1) (docs/grpo.md).
+    # Later hand-overs leave the model less to do, and more groups all succeed; 0.5 is a middle, not a measured best
+    # (benchmarks/expert_prefix_signal.py did not separate 0, 0.5 and 0.8).
     expert_prefix_earliest: float = 0.5  # the earliest hand-over, as a fraction of the expert's steps
     # Curriculum (train/curriculum.py): a task whose kind's newest group had returns all equal is drawn this many
     # times as often as the others (1: every task alike).
