@@ -54,10 +54,11 @@ def main() -> None:
                         use_image=False, use_text=True, prompt_style="compact", max_new_tokens=32)
     model, processor = load_model(args.model)
     sampler = LocalSampler(model, processor, config.generation_settings(config.temperature), config.constrained)
-    draws = draw_expert_prefixes(len(tasks), 1.0, 0.0, np.random.default_rng(0))  # uniform over [0, 1)
     rows, load = [], os.getloadavg()[0]
     for earliest in EARLIEST:
-        prefixes = [None] * len(tasks) if earliest is None else [earliest + (1 - earliest) * u for u in draws]
+        # The same generator seed for every range: each group's uniform draw is the same, scaled into the range.
+        prefixes = ([None] * len(tasks) if earliest is None
+                    else draw_expert_prefixes(len(tasks), 1.0, earliest, np.random.default_rng(0)))
         started = time.perf_counter()
         batch = collect_rollouts(group_specs(tasks, GROUP_SIZE, FIRST_TRIAL, prefixes), sampler,
                                  config.rollout_settings(), seed=0)

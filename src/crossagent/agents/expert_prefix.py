@@ -45,4 +45,3 @@ class ExpertPrefixAgent:
         """The agent's own statistics (its steps exclude the prefix), and the prefix's length."""
         stats = getattr(self.agent, "episode_stats", None)
         return {**(stats() if stats is not None else {}), "expert_prefix_steps": self.prefix_steps}
-
