@@ -122,16 +122,22 @@ def test_the_matched_sft_can_match_the_turns_grpo_trained_on(compared, tmp_path)
     out = tmp_path / "trained"
     # Without dynamic sampling every group is trained on (the fixture's one group per iteration may be flat).
     shutil.copytree(settings.out, out, ignore=shutil.ignore_patterns("mix-matched*", "grpo*"))
-    # Two passes over each iteration's turns: the matched SFT gets an example for each pass.
+    # Two passes over each iteration's turns: the matched SFT gets an example for each pass, and one for each of
+    # GRPO's demonstrations (3 per optimizer step, from the all-in-one SFT's data set).
     trained = replace(settings, out=out, matched_examples="trained", grpo_dynamic_sampling=False,
-                      grpo_epochs_per_batch=2)
+                      grpo_epochs_per_batch=2, grpo_demonstrations_per_step=3)
     run_comparison(trained, [SFT_ROW, GRPO_ROW, MATCHED_ROW])
     facts = json.loads((out / "comparison.json").read_text())["trained"]
     for label, folder in (("", "grpo"), (" (seed 1)", "grpo-seed1")):
-        assert json.loads((out / "model" / folder / CONFIG_JSON).read_text())["epochs_per_batch"] == 2
-        turns = facts[f"GRPO{label}"]["trained_turns"]
+        config = json.loads((out / "model" / folder / CONFIG_JSON).read_text())
+        assert config["epochs_per_batch"] == 2 and config["demonstration_dataset"] == str(out / "data" / "labelled" / "mix")
+        turns, demonstrations = facts[f"GRPO{label}"]["trained_turns"], facts[f"GRPO{label}"]["demonstrations"]
         assert 0 < turns <= facts[f"GRPO{label}"]["turns"]  # at most 2 per episode: update_turns_per_episode
-        assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil(2 * turns / settings.batch_size)
+        assert demonstrations > 0 and demonstrations % 3 == 0
+        assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil((2 * turns + demonstrations) / settings.batch_size)
+    stage = json.loads((out / "model" / "grpo" / STAGE_FILE).read_text())["settings"]
+    assert stage["demonstrations"] == {"labels": json.loads((out / "data" / "labelled" / STAGE_FILE).read_text())[
+        "fingerprint"], "dataset": "mix"} and "demonstration_dataset" not in stage["grpo"]  # not the path: movable
     # A GRPO run logged before the count existed is named, not matched on a guess; so is one that trained on none.
     shutil.rmtree(out / "model" / "mix-matched")
     record = json.loads((out / "model" / "grpo" / STAGE_FILE).read_text())

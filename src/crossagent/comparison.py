@@ -140,12 +140,16 @@ class ComparisonSettings:
     grpo_settled_task_weight: float = 1.0  # GRPO curriculum: draw weight of tasks whose kind's last group was settled
     grpo_expert_prefix_share: float = 0.0  # GRPO: share of groups that start part of the way along the expert's run
     grpo_expert_prefix_earliest: float = 0.5  # GRPO: the earliest hand-over, as a fraction of the expert's steps
+    # GRPO: examples of the all-in-one SFT data set whose SFT loss joins every optimizer step (0: none); the
+    # matched SFT counts them as examples too
+    grpo_demonstrations_per_step: int = 0
+    grpo_demonstration_coef: float = 1.0  # GRPO: the weight of that loss next to the GRPO loss
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
     grpo_per_category: int | None = None
     # The matched SFT's examples: as many as GRPO's sampled replies (every turn rolled out, set-aside groups
     # included), or as the turns its updates trained on (fewer with dynamic sampling or a turn limit), times the
-    # passes over them (--grpo-epochs-per-batch).
+    # passes over them (--grpo-epochs-per-batch); either way plus GRPO's demonstrations.
     matched_examples: Literal["sampled", "trained"] = "sampled"
     slots: int = 30  # episodes evaluated side by side
     requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query the model after k executor steps
@@ -255,8 +259,10 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             expert_prefix_earliest=settings.grpo_expert_prefix_earliest, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
             minibatch_size=16, gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps,
             epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed,
-            constrained=settings.constrained),
-            train_tasks(suite, settings.grpo_per_category))
+            constrained=settings.constrained, demonstrations_per_step=settings.grpo_demonstrations_per_step,
+            demonstration_coef=settings.grpo_demonstration_coef,
+            demonstration_dataset=str(labels.folder / MIX) if settings.grpo_demonstrations_per_step else None),
+            train_tasks(suite, settings.grpo_per_category), labels if settings.grpo_demonstrations_per_step else None)
 
     # Every model a row needs, by (dataset, training, seed); GRPO and the matched SFT are added when ready.
     models: dict[tuple[str, str, int], Stage] = {}
@@ -291,6 +297,7 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
                                  "no compute to match")
             if settings.matched_examples == "trained":  # each pass over a trained turn is an example's compute
                 examples *= settings.grpo_epochs_per_batch
+            examples += result.get("demonstrations", 0)  # GRPO's SFT examples are the matched SFT's too
             steps = math.ceil(examples / settings.batch_size)
             found.append(models.setdefault((MIX, "matched", seed), sft(
                 MIX, seed, start=models[MIX, "sft", seed], steps=steps, tag=" matched")))

@@ -291,16 +291,23 @@ def _sft(sft) -> dict:
 
 # GRPO options added later, each with the default that is how runs behaved before it existed
 GRPO_OPTIONS_ADDED_LATER = {"update_turns_per_episode": 0, "settled_task_weight": 1.0, "warmup_steps": 0,
-                            "expert_prefix_share": 0.0, "expert_prefix_earliest": 0.5}
+                            "expert_prefix_share": 0.0, "expert_prefix_earliest": 0.5,
+                            "demonstrations_per_step": 0, "demonstration_coef": 1.0}
 
 
-def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks) -> Stage:
-    """`grpo_config`: GRPOConfig; its model and output_dir come from the stages."""
+def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks, labels: Stage | None = None) -> Stage:
+    """`grpo_config`: GRPOConfig; its model and output_dir come from the stages. `labels`: the labelling stage that
+    wrote its demonstration data set, if it has one (the set is named by that stage's fingerprint, not its path)."""
+    if bool(grpo_config.demonstration_dataset) != bool(labels):
+        raise ValueError("a GRPO stage with a demonstration data set needs the labelling stage that wrote it")
     config = replace(grpo_config, model=str(Path(start.folder) / "final"), output_dir=str(folder))
     # An option added later, at the default that is how runs behaved before it, is left out: older folders stay valid.
-    grpo = {key: value for key, value in plain(config).items() if key not in ("model", "output_dir")
+    grpo = {key: value for key, value in plain(config).items()
+            if key not in ("model", "output_dir", "demonstration_dataset")
             and (key not in GRPO_OPTIONS_ADDED_LATER or value != GRPO_OPTIONS_ADDED_LATER[key])}
-    settings = {"start": start.fingerprint, "tasks": [task.id for task in tasks], "grpo": grpo}
+    settings = {"start": start.fingerprint, "tasks": [task.id for task in tasks], "grpo": grpo,
+                **({"demonstrations": {"labels": labels.fingerprint,
+                                       "dataset": Path(config.demonstration_dataset).name}} if labels else {})}
     # More iterations resume from the run's checkpoints: every iteration re-seeds from (seed, iteration), so the
     # grown run is the run that would have had that many iterations from the start.
     return Stage(name, folder, settings, partial(_grpo, config, tuple(tasks)), grows=("grpo", "updates"))
@@ -314,7 +321,9 @@ def _grpo(config, tasks) -> dict:
     # From the log, not the result's history: a resumed run's history lacks the iterations before the resume.
     return {"iterations": result.iterations, "final_model": result.final_model,
             "turns": logged_turns(Path(config.output_dir)),
-            "trained_turns": logged_turns(Path(config.output_dir), "trained_turns")}
+            "trained_turns": logged_turns(Path(config.output_dir), "trained_turns"),
+            "demonstrations": logged_turns(Path(config.output_dir), "demonstrations")
+            if config.demonstrations_per_step else 0}
 
 
 def evaluation_stage(name: str, out: Path, model_folder: Path, model: Stage, evaluation, tasks, suite) -> Stage:

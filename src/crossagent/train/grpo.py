@@ -20,6 +20,8 @@ One iteration ("update"):
         policy_t = -min(ratio_t * A, clip(ratio_t, 1 - clip_epsilon, 1 + clip_epsilon) * A)
         kl_t = exp(ref_t - logp_t) - (ref_t - logp_t) - 1        (k3, low variance, always >= 0)
         loss_t = policy_t + kl_coef * kl_t - entropy_coef * entropy_t
+    optionally plus, per optimizer step, `demonstration_coef` x the SFT reply loss of `demonstrations_per_step`
+    examples of the cold start's data set (train/demonstrations.py says why).
  5. Logs (CSV, TensorBoard, console), a checkpoint every `checkpoint_every` iterations.
 
 Normalisation: a reply's loss is the mean of loss_t over its tokens (GRPO's original sequence-level
@@ -78,8 +80,9 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
 from crossagent.train.curriculum import check_settled_weight, draw_tasks, informative_groups, settled_tasks
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
-from crossagent.train.grpo_log import (RunLog, category_level_shares, group_rows, logged_groups, rollout_metrics,
-                                       speed_metrics, update_metrics)
+from crossagent.train.demonstrations import Demonstrations
+from crossagent.train.grpo_log import (RunLog, category_level_shares, demonstration_metrics, group_rows,
+                                       logged_groups, rollout_metrics, speed_metrics, update_metrics)
 from crossagent.train.grpo_loss import (check_turn_weighting, grpo_loss, group_advantages, optimizer_steps, padded,
                                         reply_logprobs, sample_turns, score_turns, turn_weights)
 from crossagent.train.rollouts import (EpisodeRollout, RolloutSettings, check_prefix_settings, collect_rollouts,
@@ -107,6 +110,10 @@ class GRPOConfig:
     # Later hand-overs leave the model less to do, and more groups all succeed; 0.5 is a middle, not a measured best
     # (benchmarks/expert_prefix_signal.py did not separate 0, 0.5 and 0.8).
     expert_prefix_earliest: float = 0.5  # the earliest hand-over, as a fraction of the expert's steps
+    # Demonstrations (train/demonstrations.py): the SFT loss on a labelled data set, added to every optimizer step.
+    demonstration_dataset: str | None = None  # a folder saved by `crossagent data label` (the cold start's data)
+    demonstrations_per_step: int = 0  # examples per optimizer step and process (0: none)
+    demonstration_coef: float = 1.0  # the weight of their mean reply loss next to the GRPO loss
     # Curriculum (train/curriculum.py): a task whose kind's newest group had returns all equal is drawn this many
     # times as often as the others (1: every task alike).
     settled_task_weight: float = 1.0
@@ -170,6 +177,11 @@ class GRPOConfig:
         check_turn_weighting(self.turn_weighting)
         check_settled_weight(self.settled_task_weight)
         check_prefix_settings(self.expert_prefix_share, self.expert_prefix_earliest)
+        if self.demonstrations_per_step < 0 or self.demonstration_coef < 0:
+            raise ValueError(f"demonstrations_per_step {self.demonstrations_per_step} and demonstration_coef "
+                             f"{self.demonstration_coef} must be 0 or more")
+        if self.demonstrations_per_step and not self.demonstration_dataset:
+            raise ValueError("demonstrations_per_step needs demonstration_dataset (the labelled SFT data set)")
         if self.rollout_server and not self.served_model:
             raise ValueError("rollout_server needs served_model (the name the server knows the model by)")
 
@@ -270,6 +282,8 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         ServerSampler(config.rollout_server, config.served_model, processor.tokenizer, config.temperature,
                       config.top_p, config.max_new_tokens, constrained=config.constrained) if config.rollout_server
         else LocalSampler(policy, processor, config.generation_settings(config.temperature), config.constrained))
+    demonstrations = (Demonstrations(config.demonstration_dataset, processor, config.demonstrations_per_step)
+                      if config.demonstrations_per_step else None)
     log = RunLog(config, run.iteration, accelerator.is_main_process)
     accelerator.wait_for_everyone()  # the main process has dropped log rows past the checkpoint
     settled = settled_tasks(logged_groups(Path(config.output_dir), run.iteration, config.settled_task_weight < 1))
@@ -330,11 +344,19 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
 
         # 4. Update: epochs of shuffled micro-batches, an optimizer step every gradient_accumulation_steps.
         sums = torch.zeros(6, device=accelerator.device)  # turns, loss, policy, kl, entropy, clip fraction
+        demonstration_sums = torch.zeros(2, device=accelerator.device)  # examples, their loss
         grad_norms = []
         for epoch in range(config.epochs_per_batch if turns else 0):  # no turns: no group had a signal
             rng = np.random.default_rng([config.seed, iteration, epoch, rank])
-            for step in optimizer_steps(len(turns), processes, rank, config.minibatch_size,
-                                        config.gradient_accumulation_steps, rng, lengths):
+            for step_number, step in enumerate(optimizer_steps(len(turns), processes, rank, config.minibatch_size,
+                                                               config.gradient_accumulation_steps, rng, lengths)):
+                if demonstrations:  # before the step's synchronised backward, which all-reduces these gradients too
+                    with accelerator.autocast():  # bf16 runs: the policy forward without the wrapper autocast adds
+                        loss = demonstrations.loss(policy, config.seed, iteration, epoch, step_number, rank)
+                    accelerator.backward(config.demonstration_coef * loss)
+                    demonstration_sums += torch.tensor([demonstrations.per_step,
+                                                        demonstrations.per_step * loss.item()],
+                                                       device=accelerator.device)
                 for number, (indices, weights) in enumerate(zip(step.micro_batches, step.weights)):
                     last = number == len(step.micro_batches) - 1
                     with nullcontext() if last else accelerator.no_sync(model):
@@ -357,12 +379,14 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                 run.schedule.step()
                 optimizer.zero_grad()
         sums = accelerator.reduce(sums, reduction="sum")
+        demonstration_sums = accelerator.reduce(demonstration_sums, reduction="sum")
         update_seconds = time.perf_counter() - update_started
 
         # 5. Log and checkpoint.
         metrics = {"iteration": iteration, **rollout_metrics(episodes, advantages), "trained_groups": len(trained),
                    "trained_turns": len(turns),
-                   **update_metrics(sums, grad_norms), **speed_metrics(timings, update_seconds)}
+                   **update_metrics(sums, grad_norms), **demonstration_metrics(demonstration_sums),
+                   **speed_metrics(timings, update_seconds)}
         history.append(metrics)
         group_log = group_rows(episodes, trained, iteration)
         settled.update(settled_tasks(group_log))

@@ -93,7 +93,7 @@ class RunLog:
 COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "success_rate", "mean_episode_steps",
            "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "trained_turns", "loss", "policy_loss",
            "kl", "entropy", "clip_fraction",
-           "grad_norm", *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
+           "grad_norm", "demonstrations", "demonstration_loss", *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
            "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")
 
 
@@ -179,6 +179,13 @@ def update_metrics(sums: torch.Tensor, grad_norms: list[float]) -> dict:
             "grad_norm": float(np.mean(grad_norms))}
 
 
+def demonstration_metrics(sums: torch.Tensor) -> dict:
+    """sums: [examples, loss x examples] of the demonstrations in the iteration's steps (all processes). Without
+    examples there is no loss: the log's cell stays empty."""
+    examples = int(sums[0].item())
+    return {"demonstrations": examples, **({"demonstration_loss": sums[1].item() / examples} if examples else {})}
+
+
 def speed_metrics(timings: list[tuple[float, float, int, int]], update_seconds: float) -> dict:
     """timings: per process (rollout seconds, generation seconds, generated tokens, env steps)."""
     rollout_seconds = max(max(t[0] for t in timings), 1e-9)
@@ -209,7 +216,7 @@ def truncate_csv(path: Path, last_iteration: int, columns: tuple[str, ...] = COL
         writer.writerows(rows)
 
 
-PANELS = (("return and success", ("mean_return", "success_rate")), ("loss", ("loss", "policy_loss")),
+PANELS = (("return and success", ("mean_return", "success_rate")), ("loss", ("loss", "policy_loss", "demonstration_loss")),
           ("KL to reference", ("kl",)), ("entropy", ("entropy",)), ("clip fraction", ("clip_fraction",)),
           ("unparseable replies", ("invalid_reply_rate",)),
           ("executed level share", tuple(f"executed_{level}" for level in LEVEL_KINDS["executed"])),

@@ -1,0 +1,86 @@
+"""Demonstrations in the GRPO update: the SFT loss on a labelled data set joins every optimizer step."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+
+from crossagent.models.loading import load_model
+from crossagent.models.prompts import build_messages
+from crossagent.train.demonstrations import Demonstrations
+from crossagent.train.grpo import GRPOConfig, train
+from crossagent.train.grpo_log import LOG_CSV
+from crossagent.train.sft import FinalReplyCollator, reply_loss
+
+from .conftest import tiny_config
+
+REPLY = "Skill: collect wood"
+
+
+def demonstration(index: int) -> dict:
+    image = np.random.default_rng(index).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    messages, images = build_messages("mixed", "Collect wood.", [], image, None, prompt_style="full")
+    messages.append({"role": "assistant", "content": [{"type": "text", "text": REPLY}]})
+    return {"messages": json.dumps(messages), "images": images}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demonstrations") / "mix"
+    Dataset.from_list([demonstration(i) for i in range(6)]).save_to_disk(str(folder))
+    return folder
+
+
+def dataset_loss(model_path, dataset) -> float:
+    model, processor = load_model(model_path)
+    batch = FinalReplyCollator(processor, 4096)([demonstration(i) for i in range(6)])
+    with torch.no_grad():
+        return reply_loss(model, dict(batch))[0].item()
+
+
+def log_rows(out) -> list[dict]:
+    with (out / LOG_CSV).open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_demonstrations_pull_the_policy_to_the_data_and_are_counted(tiny_path, dataset, tmp_path):
+    runs = {}
+    for per_step in (0, 4):
+        out = tmp_path / f"demonstrations-{per_step}"
+        result = train(tiny_config(tiny_path, out, updates=2, learning_rate=2e-3, demonstrations_per_step=per_step,
+                                   demonstration_dataset=str(dataset) if per_step else None))
+        runs[per_step] = (out, result)
+    start = dataset_loss(tiny_path, dataset)
+    without, with_ = (dataset_loss(runs[n][1].final_model, dataset) for n in (0, 4))
+    assert with_ < 0.8 * min(start, without)  # the same rollouts and seeds; only the demonstrations differ
+    rows = log_rows(runs[4][0])
+    # tiny_config: one optimizer step per iteration, so 4 examples per iteration, each loss a finite number.
+    assert [int(row["demonstrations"]) for row in rows] == [4, 4]
+    assert all(np.isfinite(float(row["demonstration_loss"])) for row in rows)
+    assert float(rows[1]["demonstration_loss"]) < float(rows[0]["demonstration_loss"])
+    assert [(row["demonstrations"], row["demonstration_loss"]) for row in log_rows(runs[0][0])] == [("0", "")] * 2
+
+
+def test_each_step_and_process_draws_its_own_examples_the_same_way_every_time(tiny_path, dataset):
+    _, processor = load_model(tiny_path)
+    demonstrations = Demonstrations(str(dataset), processor, per_step=3)
+    first = demonstrations.rows(0, 1, 0, 0, 0)
+    assert len(first) == 3 and all(0 <= row < 6 for row in first)
+    assert demonstrations.rows(0, 1, 0, 0, 0) == first  # a resumed run draws what an uninterrupted one did
+    draws = {tuple(demonstrations.rows(0, 1, 0, step, rank)) for step in range(4) for rank in range(2)}
+    assert len(draws) > 4  # steps and processes draw apart (8 draws of 3 from 6 examples)
+
+
+def test_demonstrations_need_a_data_set_that_exists(tiny_path, tmp_path):
+    with pytest.raises(ValueError, match="needs demonstration_dataset"):
+        GRPOConfig(model="m", output_dir="o", demonstrations_per_step=2)
+    with pytest.raises(ValueError, match="must be 0 or more"):
+        GRPOConfig(model="m", output_dir="o", demonstration_coef=-1.0)
+    _, processor = load_model(tiny_path)
+    with pytest.raises(FileNotFoundError, match=f"no demonstration data set at {tmp_path / 'missing'}"):
+        Demonstrations(str(tmp_path / "missing"), processor, per_step=2)
