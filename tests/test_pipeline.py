@@ -156,7 +156,7 @@ def test_a_killed_run_leaves_no_stage_running(tmp_path):
 
 @pytest.mark.parametrize("option, value", [("update_turns_per_episode", 8), ("settled_task_weight", 0.25),
                                            ("warmup_steps", 4), ("expert_prefix_share", 0.5),
-                                           ("expert_prefix_earliest", 0.0)])
+                                           ("expert_prefix_earliest", 0.0), ("demonstration_coef", 0.5)])
 def test_the_grpo_stage_keys_an_option_added_later_only_when_set(tmp_path, option, value):
     """A GRPO folder built before such an option existed ran as its default does (every turn trained on, every
     task drawn alike): the default adds nothing to the stage's settings, so such folders stay valid; another value
@@ -167,6 +167,24 @@ def test_the_grpo_stage_keys_an_option_added_later_only_when_set(tmp_path, optio
     assert option not in default.settings["grpo"]
     assert changed.settings["grpo"][option] == value
     assert changed.fingerprint != default.fingerprint
+
+
+def test_a_grpo_stage_names_its_demonstrations_by_the_labelling_stage_not_their_path(tmp_path):
+    """A run folder moved elsewhere keeps its GRPO stage; other labels (or none) are another stage."""
+    start = Stage("SFT", tmp_path / "sft", {"steps": 1}, lambda: {})
+    labels, other_labels = (Stage("label", tmp_path / "labelled", {"keep_noop": k}, lambda: {}) for k in (0.0, 0.1))
+
+    def stage(folder: Path, labelled: Stage | None) -> Stage:
+        config = GRPOConfig(model="", output_dir="", demonstrations_per_step=4,
+                            demonstration_dataset=str(folder / "labelled" / "mix"))
+        return grpo_stage("GRPO", folder / "grpo", start, config, (), labelled)
+
+    here, moved = stage(tmp_path / "a", labels), stage(tmp_path / "b", labels)
+    assert here.fingerprint == moved.fingerprint and here.settings["demonstrations"]["dataset"] == "mix"
+    assert stage(tmp_path / "a", other_labels).fingerprint != here.fingerprint
+    assert here.settings["grpo"]["demonstrations_per_step"] == 4 and "demonstration_dataset" not in here.settings["grpo"]
+    with pytest.raises(ValueError, match="needs the labelling stage"):
+        stage(tmp_path / "a", None)
 
 
 def test_a_growing_setting_continues_the_stage_and_a_following_one_redoes_it(tmp_path):
