@@ -6,12 +6,17 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: nothing may come from a hub
 
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from datasets import Dataset  # noqa: E402
 
 from crossagent.agents.model_policy import SampledTurn  # noqa: E402
 from crossagent.models.constrained_decoding import unpack_allowed  # noqa: E402
+from crossagent.models.prompts import build_messages  # noqa: E402
 from crossagent.models.tiny_vlm import create_tiny_model  # noqa: E402
 from crossagent.train.grpo import GRPOConfig  # noqa: E402
 
@@ -29,6 +34,19 @@ def tiny_config(tiny_path, out, updates: int, **fields) -> GRPOConfig:
                                 group_size=2, max_episode_steps=6, max_new_tokens=4, updates=updates,
                                 checkpoint_every=1, learning_rate=1e-4, minibatch_size=8,
                                 gradient_accumulation_steps=3), **fields})
+
+
+def demonstration(index: int) -> dict:
+    """An SFT example as `crossagent data label` writes it: a prompt with an image, and the reply to learn."""
+    image = np.random.default_rng(index).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    messages, images = build_messages("mixed", "Collect wood.", [], image, None, prompt_style="full")
+    messages.append({"role": "assistant", "content": [{"type": "text", "text": "Skill: collect wood"}]})
+    return {"messages": json.dumps(messages), "images": images}
+
+
+def save_demonstrations(folder: Path, count: int = 6) -> Path:
+    Dataset.from_list([demonstration(i) for i in range(count)]).save_to_disk(str(folder))
+    return folder
 
 
 def plain_logprobs(model, processor, turn: SampledTurn, masks: np.ndarray | None, temperature: float) -> torch.Tensor:

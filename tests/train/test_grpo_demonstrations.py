@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
 import pytest
 import torch
-from datasets import Dataset
 
 from crossagent.models.loading import load_model
-from crossagent.models.prompts import build_messages
 from crossagent.train.demonstrations import Demonstrations
 from crossagent.train.grpo import GRPOConfig, train
 from crossagent.train.grpo_log import LOG_CSV
 from crossagent.train.sft import FinalReplyCollator, reply_loss
 
-from .conftest import tiny_config
-
-REPLY = "Skill: collect wood"
-
-
-def demonstration(index: int) -> dict:
-    image = np.random.default_rng(index).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    messages, images = build_messages("mixed", "Collect wood.", [], image, None, prompt_style="full")
-    messages.append({"role": "assistant", "content": [{"type": "text", "text": REPLY}]})
-    return {"messages": json.dumps(messages), "images": images}
-
+from .conftest import demonstration, save_demonstrations, tiny_config
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demonstrations") / "mix"
-    Dataset.from_list([demonstration(i) for i in range(6)]).save_to_disk(str(folder))
-    return folder
+    return save_demonstrations(tmp_path_factory.mktemp("demonstrations") / "mix")
 
 
 def dataset_loss(model_path, dataset) -> float:

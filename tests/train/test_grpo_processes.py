@@ -22,7 +22,7 @@ import pytest
 from crossagent.models.loading import load_model
 from crossagent.train.grpo_log import LOG_CSV
 
-from .conftest import tiny_config
+from .conftest import save_demonstrations, tiny_config
 from .grpo_process import weights_digest
 
 PROCESSES = 2
@@ -72,8 +72,12 @@ def run_launch(command: list[str], env: dict[str, str], log: Path) -> int:
                 kill_tree(process)
 
 
-def test_two_processes_train_one_iteration_and_end_with_the_same_weights(tiny_path, tmp_path):
-    config = tiny_config(tiny_path, tmp_path / "run", updates=1)
+@pytest.mark.parametrize("demonstrations", [0, 2], ids=["grpo", "with-demonstrations"])
+def test_two_processes_train_one_iteration_and_end_with_the_same_weights(tiny_path, tmp_path, demonstrations):
+    """With demonstrations, each process draws its own examples: only the all-reduce keeps the weights equal."""
+    dataset = save_demonstrations(tmp_path / "mix") if demonstrations else None
+    config = tiny_config(tiny_path, tmp_path / "run", updates=1, demonstrations_per_step=demonstrations,
+                         demonstration_dataset=str(dataset) if dataset else None)
     config_json, reports, log = tmp_path / "config.json", tmp_path / "reports", tmp_path / "launch.log"
     config_json.write_text(json.dumps(asdict(config)))
     reports.mkdir()
@@ -90,4 +94,6 @@ def test_two_processes_train_one_iteration_and_end_with_the_same_weights(tiny_pa
     histories = [[{k: v for k, v in m.items() if k not in TIMINGS} for m in r["history"]] for r in ranks]
     assert histories[0] == histories[1] and histories[0][0]["episodes"] == 4  # every process saw every group
     with (Path(config.output_dir) / LOG_CSV).open() as file:
-        assert [row["iteration"] for row in csv.DictReader(file)] == ["1"]  # logged once, by the main process
+        rows = list(csv.DictReader(file))
+    assert [row["iteration"] for row in rows] == ["1"]  # logged once, by the main process
+    assert int(rows[0]["demonstrations"]) == PROCESSES * demonstrations  # one optimizer step, each process its own

@@ -350,10 +350,12 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
             rng = np.random.default_rng([config.seed, iteration, epoch, rank])
             for step_number, step in enumerate(optimizer_steps(len(turns), processes, rank, config.minibatch_size,
                                                                config.gradient_accumulation_steps, rng, lengths)):
-                if demonstrations:  # before the step's synchronised backward, which all-reduces these gradients too
-                    with accelerator.autocast():  # bf16 runs: the policy forward without the wrapper autocast adds
+                # Demonstrations: before the step's synchronised backward, which all-reduces their gradients too.
+                # The forward runs on the unwrapped policy, under the autocast that the DDP wrapper would add.
+                if demonstrations:
+                    with accelerator.no_sync(model), accelerator.autocast():
                         loss = demonstrations.loss(policy, config.seed, iteration, epoch, step_number, rank)
-                    accelerator.backward(config.demonstration_coef * loss)
+                        accelerator.backward(config.demonstration_coef * loss)
                     demonstration_sums += torch.tensor([demonstrations.per_step,
                                                         demonstrations.per_step * loss.item()],
                                                        device=accelerator.device)
