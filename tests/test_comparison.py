@@ -130,11 +130,13 @@ def test_the_matched_sft_can_match_the_turns_grpo_trained_on(compared, tmp_path)
     facts = json.loads((out / "comparison.json").read_text())["trained"]
     for label, folder in (("", "grpo"), (" (seed 1)", "grpo-seed1")):
         config = json.loads((out / "model" / folder / CONFIG_JSON).read_text())
-        assert config["epochs_per_batch"] == 2 and config["demonstration_dataset"] == str(out / "data" / "labelled" / "mix")
+        assert config["epochs_per_batch"] == 2
+        assert config["demonstration_dataset"] == str(out / "data" / "labelled" / "mix")
         turns, demonstrations = facts[f"GRPO{label}"]["trained_turns"], facts[f"GRPO{label}"]["demonstrations"]
         assert 0 < turns <= facts[f"GRPO{label}"]["turns"]  # at most 2 per episode: update_turns_per_episode
         assert demonstrations > 0 and demonstrations % 3 == 0
-        assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil((2 * turns + demonstrations) / settings.batch_size)
+        examples = 2 * turns + demonstrations
+        assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil(examples / settings.batch_size)
     stage = json.loads((out / "model" / "grpo" / STAGE_FILE).read_text())["settings"]
     assert stage["demonstrations"] == {"labels": json.loads((out / "data" / "labelled" / STAGE_FILE).read_text())[
         "fingerprint"], "dataset": "mix"} and "demonstration_dataset" not in stage["grpo"]  # not the path: movable

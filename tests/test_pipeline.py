@@ -182,7 +182,8 @@ def test_a_grpo_stage_names_its_demonstrations_by_the_labelling_stage_not_their_
     here, moved = stage(tmp_path / "a", labels), stage(tmp_path / "b", labels)
     assert here.fingerprint == moved.fingerprint and here.settings["demonstrations"]["dataset"] == "mix"
     assert stage(tmp_path / "a", other_labels).fingerprint != here.fingerprint
-    assert here.settings["grpo"]["demonstrations_per_step"] == 4 and "demonstration_dataset" not in here.settings["grpo"]
+    assert here.settings["grpo"]["demonstrations_per_step"] == 4
+    assert "demonstration_dataset" not in here.settings["grpo"]
     with pytest.raises(ValueError, match="needs the labelling stage"):
         stage(tmp_path / "a", None)
 

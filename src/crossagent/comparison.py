@@ -246,6 +246,7 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
 
     def grpo_run(seed: int, start: Stage) -> Stage:
         label = settings.seed_label(seed)
+        demonstrations = labels if settings.grpo_demonstrations_per_step else None  # the mix's own SFT examples
         return grpo_stage(f"GRPO{label}", out / "model" / _folder(f"grpo{label}"), start, grpo.GRPOConfig(
             model="", output_dir="", updates=settings.grpo_updates, group_size=settings.grpo_group_size,
             tasks_per_batch=settings.grpo_tasks_per_batch, dynamic_sampling=settings.grpo_dynamic_sampling,
@@ -261,8 +262,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed,
             constrained=settings.constrained, demonstrations_per_step=settings.grpo_demonstrations_per_step,
             demonstration_coef=settings.grpo_demonstration_coef,
-            demonstration_dataset=str(labels.folder / MIX) if settings.grpo_demonstrations_per_step else None),
-            train_tasks(suite, settings.grpo_per_category), labels if settings.grpo_demonstrations_per_step else None)
+            demonstration_dataset=str(demonstrations.folder / MIX) if demonstrations else None),
+            train_tasks(suite, settings.grpo_per_category), demonstrations)
 
     # Every model a row needs, by (dataset, training, seed); GRPO and the matched SFT are added when ready.
     models: dict[tuple[str, str, int], Stage] = {}

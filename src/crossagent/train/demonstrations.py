@@ -25,8 +25,7 @@ class Demonstrations:
     """A labelled data set (`crossagent data label`) and the reply loss of random batches of it."""
 
     def __init__(self, dataset: str, processor, per_step: int):
-        if per_step < 1:
-            raise ValueError(f"demonstrations per step must be at least 1, got {per_step}")
+        """`per_step`: examples per optimizer step, at least 1 (GRPOConfig builds none at 0)."""
         try:
             self.dataset = load_from_disk(dataset)
         except FileNotFoundError as error:

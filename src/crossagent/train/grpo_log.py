@@ -217,7 +217,8 @@ def truncate_csv(path: Path, last_iteration: int, columns: tuple[str, ...] = COL
         writer.writerows(rows)
 
 
-PANELS = (("return and success", ("mean_return", "success_rate")), ("loss", ("loss", "policy_loss", "demonstration_loss")),
+PANELS = (("return and success", ("mean_return", "success_rate")),
+          ("loss", ("loss", "policy_loss", "demonstration_loss")),
           ("KL to reference", ("kl",)), ("entropy", ("entropy",)), ("clip fraction", ("clip_fraction",)),
           ("unparseable replies", ("invalid_reply_rate",)),
           ("executed level share", tuple(f"executed_{level}" for level in LEVEL_KINDS["executed"])),
