@@ -31,7 +31,8 @@ def compared(tmp_path_factory):
                                   trials=2, sft_steps=2, batch_size=2, seeds=2, grpo_updates=1, grpo_group_size=2,
                                   grpo_tasks_per_batch=1, grpo_sampling_rounds=1, grpo_max_episode_steps=4,
                                   grpo_per_category=1, grpo_temperature=1.5,
-                                  grpo_update_turns_per_episode=2, grpo_warmup_steps=3, slots=4, workers=1)
+                                  grpo_update_turns_per_episode=2, grpo_warmup_steps=3,
+                                  grpo_expert_prefix_kinds="failing", slots=4, workers=1)
     rows = [ROWS[0], SFT_ROW, GRPO_ROW, MATCHED_ROW]  # one specialist, and the seeded rows
     path = run_comparison(settings, rows)
     yield settings, rows, path
@@ -58,7 +59,7 @@ def test_every_row_and_seed_gets_its_numbers_and_the_figures(compared):
     for folder in ("grpo", "grpo-seed1"):
         config = json.loads((settings.out / "model" / folder / CONFIG_JSON).read_text())
         assert config["temperature"] == 1.5 and config["update_turns_per_episode"] == 2
-        assert config["warmup_steps"] == 3
+        assert config["warmup_steps"] == 3 and config["expert_prefix_kinds"] == "failing"
     for label in ("", " (seed 1)"):
         turns = trained[f"GRPO{label}"]["turns"]
         assert turns > 0 and trained[f"SFT mix matched{label}"]["steps"] == math.ceil(turns / settings.batch_size)

@@ -156,7 +156,8 @@ def test_a_killed_run_leaves_no_stage_running(tmp_path):
 
 @pytest.mark.parametrize("option, value", [("update_turns_per_episode", 8), ("settled_task_weight", 0.25),
                                            ("warmup_steps", 4), ("expert_prefix_share", 0.5),
-                                           ("expert_prefix_earliest", 0.0), ("demonstration_coef", 0.5)])
+                                           ("expert_prefix_earliest", 0.0), ("expert_prefix_kinds", "failing"),
+                                           ("demonstration_coef", 0.5)])
 def test_the_grpo_stage_keys_an_option_added_later_only_when_set(tmp_path, option, value):
     """A GRPO folder built before such an option existed ran as its default does (every turn trained on, every
     task drawn alike): the default adds nothing to the stage's settings, so such folders stay valid; another value

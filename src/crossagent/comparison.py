@@ -53,6 +53,7 @@ from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES
 from crossagent.train import grpo
 from crossagent.train.grpo_log import LEVEL_CSV
+from crossagent.train.rollouts import PrefixKinds
 from crossagent.train.sft import SFTSettings
 
 REFERENCES = ("random", "expert")  # scripted agents on the same tasks and trials, to read the rows against
@@ -140,6 +141,7 @@ class ComparisonSettings:
     grpo_settled_task_weight: float = 1.0  # GRPO curriculum: draw weight of tasks whose kind's last group was settled
     grpo_expert_prefix_share: float = 0.0  # GRPO: share of groups that start part of the way along the expert's run
     grpo_expert_prefix_earliest: float = 0.5  # GRPO: the earliest hand-over, as a fraction of the expert's steps
+    grpo_expert_prefix_kinds: PrefixKinds = "all"  # GRPO: which groups may get a prefix: all, or those of failing kinds
     # GRPO: examples of the all-in-one SFT data set whose SFT loss joins every optimizer step (0: none); the
     # matched SFT counts them as examples too
     grpo_demonstrations_per_step: int = 0
@@ -257,7 +259,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             temperature=settings.grpo_temperature, update_turns_per_episode=settings.grpo_update_turns_per_episode,
             settled_task_weight=settings.grpo_settled_task_weight,
             expert_prefix_share=settings.grpo_expert_prefix_share,
-            expert_prefix_earliest=settings.grpo_expert_prefix_earliest, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
+            expert_prefix_earliest=settings.grpo_expert_prefix_earliest,
+            expert_prefix_kinds=settings.grpo_expert_prefix_kinds, max_new_tokens=EVAL_SAMPLING.max_new_tokens,
             minibatch_size=16, gradient_accumulation_steps=settings.grpo_gradient_accumulation_steps,
             epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed,
             constrained=settings.constrained, demonstrations_per_step=settings.grpo_demonstrations_per_step,

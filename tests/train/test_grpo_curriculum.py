@@ -115,5 +115,5 @@ def test_resuming_a_curriculum_without_its_group_log_is_refused(curriculum_run, 
     out = tmp_path / "run"
     shutil.copytree(curriculum_run[0], out)
     (out / GROUPS_CSV).unlink()
-    with pytest.raises(ValueError, match="lacks iterations 1..2 .* the curriculum cannot be rebuilt"):
+    with pytest.raises(ValueError, match="lacks iterations 1..2 .* the curriculum and the failing kinds cannot"):
         train(curriculum_config(tiny_path, out, updates=3))

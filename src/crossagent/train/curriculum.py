@@ -51,6 +51,14 @@ def settled_tasks(groups: Iterable[Mapping]) -> dict[str, bool]:
     return {task_kind(group["task"]): not int(group["informative"]) for group in groups}
 
 
+def failing_kinds(groups: Iterable[Mapping]) -> dict[str, bool]:
+    """Per task kind, whether its newest group that started without an expert prefix solved no episode; `groups`:
+    group-log rows in rollout order (their `task`, `successes` and `expert_prefix_steps` fields). A kind that no
+    such group has tried is left out: it is not known to fail."""
+    return {task_kind(group["task"]): not int(group["successes"]) for group in groups
+            if not int(group.get("expert_prefix_steps") or 0)}  # a log from before prefixes: none
+
+
 def draw_tasks(tasks: tuple[Task, ...], count: int, seed: int, iteration: int, settled: Mapping[str, bool],
                settled_weight: float) -> list[Task]:
     """The iteration's tasks: a draw seeded by (seed, iteration), without repeats while there are enough tasks."""

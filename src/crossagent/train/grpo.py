@@ -78,15 +78,16 @@ from crossagent.models.samplers import LocalSampler, ServerSampler
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import Task
-from crossagent.train.curriculum import check_settled_weight, draw_tasks, informative_groups, settled_tasks
+from crossagent.train.curriculum import (check_settled_weight, draw_tasks, failing_kinds, informative_groups,
+                                        settled_tasks, task_kind)
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.demonstrations import Demonstrations
 from crossagent.train.grpo_log import (RunLog, category_level_shares, demonstration_metrics, group_rows,
                                        logged_groups, rollout_metrics, speed_metrics, update_metrics)
 from crossagent.train.grpo_loss import (check_turn_weighting, grpo_loss, group_advantages, optimizer_steps, padded,
                                         reply_logprobs, sample_turns, score_turns, turn_weights)
-from crossagent.train.rollouts import (EpisodeRollout, RolloutSettings, check_prefix_settings, collect_rollouts,
-                                       draw_expert_prefixes, group_specs)
+from crossagent.train.rollouts import (EpisodeRollout, PrefixKinds, RolloutSettings, check_prefix_settings,
+                                       collect_rollouts, draw_expert_prefixes, group_specs)
 from crossagent.train.turn_batches import encode_turns
 
 PREFIX_STREAM = 1  # the expert prefixes' random stream per (seed, iteration), apart from the draw of tasks
@@ -110,6 +111,7 @@ class GRPOConfig:
     # Later hand-overs leave the model less to do, and more groups all succeed; 0.5 is a middle, not a measured best
     # (benchmarks/expert_prefix_signal.py did not separate 0, 0.5 and 0.8).
     expert_prefix_earliest: float = 0.5  # the earliest hand-over, as a fraction of the expert's steps
+    expert_prefix_kinds: PrefixKinds = "all"  # which groups may get one: all, or those of failing kinds (rollouts.py)
     # Demonstrations (train/demonstrations.py): the SFT loss on a labelled data set, added to every optimizer step.
     demonstration_dataset: str | None = None  # a folder saved by `crossagent data label` (the cold start's data)
     demonstrations_per_step: int = 0  # examples per optimizer step and process (0: none)
@@ -176,7 +178,7 @@ class GRPOConfig:
         check_prompt_style(self.prompt_style)
         check_turn_weighting(self.turn_weighting)
         check_settled_weight(self.settled_task_weight)
-        check_prefix_settings(self.expert_prefix_share, self.expert_prefix_earliest)
+        check_prefix_settings(self.expert_prefix_share, self.expert_prefix_earliest, self.expert_prefix_kinds)
         if self.demonstrations_per_step < 0 or self.demonstration_coef < 0:
             raise ValueError(f"demonstrations_per_step {self.demonstrations_per_step} and demonstration_coef "
                              f"{self.demonstration_coef} must be 0 or more")
@@ -286,7 +288,10 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                       if config.demonstrations_per_step else None)
     log = RunLog(config, run.iteration, accelerator.is_main_process)
     accelerator.wait_for_everyone()  # the main process has dropped log rows past the checkpoint
-    settled = settled_tasks(logged_groups(Path(config.output_dir), run.iteration, config.settled_task_weight < 1))
+    # The group log is the state of the curriculum and of prefixes for failing kinds: rebuilt on resuming.
+    targeted = config.expert_prefix_kinds == "failing"
+    logged = logged_groups(Path(config.output_dir), run.iteration, config.settled_task_weight < 1 or targeted)
+    settled, failing = settled_tasks(logged), failing_kinds(logged)
     history = []
 
     for iteration in range(run.iteration + 1, config.updates + 1):
@@ -297,8 +302,9 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         rounds = config.sampling_rounds if config.dynamic_sampling else 1
         chosen = draw_tasks(tasks, config.tasks_per_batch * rounds, config.seed, iteration, settled,
                             config.settled_task_weight)
+        eligible = [failing.get(task_kind(task.id), False) for task in chosen] if targeted else None
         prefixes = draw_expert_prefixes(len(chosen), config.expert_prefix_share, config.expert_prefix_earliest,
-                                        np.random.default_rng([config.seed, iteration, PREFIX_STREAM]))
+                                        np.random.default_rng([config.seed, iteration, PREFIX_STREAM]), eligible)
         all_specs = group_specs(chosen, config.group_size, first_trial=iteration * config.tasks_per_batch * rounds,
                                 expert_prefixes=prefixes)
         episodes, timings = [], []
@@ -392,6 +398,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         history.append(metrics)
         group_log = group_rows(episodes, trained, iteration)
         settled.update(settled_tasks(group_log))
+        failing.update(failing_kinds(group_log))
         log.write(metrics, category_level_shares(episodes, iteration), group_log)
         if iteration % config.checkpoint_every == 0 or iteration == config.updates:
             save_checkpoint(config, iteration, accelerator, model, processor, optimizer)

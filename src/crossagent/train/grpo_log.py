@@ -166,7 +166,8 @@ def logged_groups(output: Path, last_iteration: int, complete: bool = False) -> 
     missing = sorted(set(range(1, last_iteration + 1)) - {int(row["iteration"]) for row in rows})
     if complete and missing:
         raise ValueError(f"{path} lacks iterations {missing[0]}..{missing[-1]} of the run resumed at "
-                         f"{last_iteration}: the curriculum cannot be rebuilt; train into another output folder")
+                         f"{last_iteration}: the curriculum and the failing kinds cannot be rebuilt; train into "
+                         "another output folder")
     return rows
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -74,7 +75,16 @@ def group_specs(tasks: Sequence[Task], group_size: int, first_trial: int,
             for group, task in enumerate(tasks) for member in range(group_size)]
 
 
-def check_prefix_settings(share: float, earliest: float) -> None:
+# Which groups may get an expert prefix: any group, or only those of a kind whose newest group started without a
+# prefix solved no episode (train/curriculum.failing_kinds): a prefix given to a kind the model already solves mostly
+# makes an easy group easier (docs/grpo.md, expert prefixes on 3 seeds).
+PrefixKinds = Literal["all", "failing"]
+PREFIX_KINDS = get_args(PrefixKinds)
+
+
+def check_prefix_settings(share: float, earliest: float, kinds: PrefixKinds = "all") -> None:
+    if kinds not in PREFIX_KINDS:
+        raise ValueError(f"expert_prefix_kinds must be one of {', '.join(PREFIX_KINDS)}, got {kinds!r}")
     if not 0 <= share <= 1:
         raise ValueError(f"the share of groups with an expert prefix must be within 0..1, got {share}")
     if not 0 <= earliest < 1:
@@ -82,15 +92,19 @@ def check_prefix_settings(share: float, earliest: float) -> None:
                          f"got {earliest}")
 
 
-def draw_expert_prefixes(groups: int, share: float, earliest: float, rng: np.random.Generator) -> list[float | None]:
+def draw_expert_prefixes(groups: int, share: float, earliest: float, rng: np.random.Generator,
+                         eligible: Sequence[bool] | None = None) -> list[float | None]:
     """Each group, with probability `share`, gets a hand-over point drawn uniformly from [earliest, 1) of the
-    expert's solution."""
+    expert's solution; with `eligible`, only the groups it marks (the same draws, the others masked)."""
     check_prefix_settings(share, earliest)
+    if eligible is not None and len(eligible) != groups:
+        raise ValueError(f"{len(eligible)} eligibility marks for {groups} groups")
     if share == 0:  # draws nothing, so runs without prefixes are the runs made before they existed
         return [None] * groups
     chosen, fractions = rng.random(groups) < share, rng.random(groups)
-    return [earliest + (1 - earliest) * float(fraction) if take else None
-            for take, fraction in zip(chosen, fractions)]
+    allowed = eligible if eligible is not None else [True] * groups
+    return [earliest + (1 - earliest) * float(fraction) if take and allow else None
+            for take, fraction, allow in zip(chosen, fractions, allowed)]
 
 
 def expert_solution_steps(task: Task, trial: int) -> int | None:
