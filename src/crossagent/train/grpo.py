@@ -5,7 +5,8 @@ One iteration ("update"):
     groups still differ: train/curriculum.py), `group_size` episodes of each
     from the identical start (world seed, start state, dynamics seed), replies sampled at
     `temperature`, a LevelAgent in dynamic mode acting on them, at most `max_episode_steps` steps;
-    optionally a share of the groups starts part of the way along the expert's solution (`expert_prefix_share`).
+    optionally a share of the groups starts part of the way along the expert's solution (`expert_prefix_share`;
+    with `expert_prefix_kinds` "failing", only groups of kinds whose newest unprefixed group solved nothing).
  2. Advantages: every episode's return is normalised within its group, (R - mean) / (std + eps);
     each turn (one prompt and its reply) gets its episode's advantage.
  3. The turns this process trains on, encoded once (prompt ids, image patches, positions, grammar
