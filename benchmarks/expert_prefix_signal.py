@@ -25,7 +25,7 @@ from crossagent.models.loading import load_model
 from crossagent.models.samplers import LocalSampler
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
-from crossagent.train.curriculum import task_kind
+from crossagent.tasks.task import task_kind
 from crossagent.train.grpo import GRPOConfig
 from crossagent.train.rollouts import collect_rollouts, draw_expert_prefixes, group_specs
 

@@ -69,6 +69,15 @@ def test_every_row_and_seed_gets_its_numbers_and_the_figures(compared):
     assert seeds.startswith("| all-in-one SFT + GRPO | 2 |") and seeds.count("±") == 3 and seeds.count(" - ") == 1 and "[" in seeds
     grpo = text.split("## GRPO against")[1].split("##")[0]
     assert _line(grpo, "0").count("|") == 9 and _line(grpo, "1")
+    kinds = text.split("## Per task kind")[1].split("##")[0]
+    with ResultsStore(settings.out / RESULTS_FILE) as store:
+        solved = {agent: sum(row.success for row in store.episodes(agent)) for agent, _ in store.agents_and_suites()}
+    for seed_label, cells in (("", _line(kinds, "0")), (" (seed 1)", _line(kinds, "1"))):
+        grpo_gained, grpo_lost, _, matched_gained, matched_lost, _ = (cell.strip() for cell in cells.split("|")[2:8])
+        start = solved[SFT_ROW.agent(seed_label=seed_label)]
+        # Summed over kinds, what was gained less what was lost is the change in episodes solved.
+        assert int(grpo_gained) - int(grpo_lost) == solved[GRPO_ROW.agent(seed_label=seed_label)] - start
+        assert int(matched_gained) - int(matched_lost) == solved[MATCHED_ROW.agent(seed_label=seed_label)] - start
     expert = _line(text, "(expert, reference)")
     assert "100.0 ± 0.0" in expert  # the expert solves both easy tasks in both trials
     for figure in (LEVEL_SHARES_PNG, GRPO_LEVEL_SHARES_PNG):

@@ -36,11 +36,12 @@ from scipy import stats
 from crossagent.actions.levels import DECODED_LEVELS
 from crossagent.agents.level_agent import REQUERY_EVERY
 from crossagent.arguments import output_dir
+from crossagent.bench.kind_outcomes import gained_and_lost, never_solved, successes_per_kind
 from crossagent.bench.level_shares import plot_level_shares
 from crossagent.bench.metrics import CategoryMetrics, Summary, summaries_from_store
 from crossagent.bench.model_eval import EVAL_SAMPLING, ModelEvaluation, decoded_levels, stored_name
 from crossagent.bench.report import asr_cell, markdown_table, number, percent
-from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
+from crossagent.bench.results_store import RESULTS_FILE, EpisodeRow, ResultsStore
 from crossagent.cli_options import add_options, config_from_args
 from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
 from crossagent.executors.registry import DEFAULT_CHECKPOINTS, LEARNED_LEVELS, SCRIPTED, Executors
@@ -50,7 +51,7 @@ from crossagent.pipeline import (Pipeline, Stage, benchmark_stage, evaluation_st
                                  record_stage, run_pipeline, sft_stage, tiny_model_stage)
 from crossagent.tasks.splits import heldout_tasks, train_tasks
 from crossagent.tasks.suite import load_suite
-from crossagent.tasks.task import CATEGORIES
+from crossagent.tasks.task import CATEGORIES, task_kind
 from crossagent.train import grpo
 from crossagent.train.grpo_log import LEVEL_CSV
 from crossagent.train.rollouts import PrefixKinds
@@ -330,6 +331,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
     with ResultsStore(out / RESULTS_FILE) as store:
         heldout = _by_agent(summaries_from_store(store, {suite.name}, keys))
         mini = _by_agent(summaries_from_store(store, {suite.name}, mini_keys))
+        episodes = {agent: [row for row in store.episodes(agent, suite.name) if (row.task_id, row.trial) in keys]
+                    for agent in heldout}
     variants = [v for v in stored_variants(ROWS, settings, executors) if v.agent in heldout]  # earlier runs' too
     plot_level_shares([heldout[v.agent] for v in variants], out / LEVEL_SHARES_PNG,
                       grpo_log=out / "model" / "grpo" / LEVEL_CSV)
@@ -337,7 +340,7 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
     if before_after:
         plot_level_shares(before_after, out / GRPO_LEVEL_SHARES_PNG)
     path = out / RESULTS_MD
-    path.write_text(results_markdown(variants, settings, heldout, mini, facts, len(tasks)))
+    path.write_text(results_markdown(variants, settings, heldout, mini, episodes, facts, len(tasks)))
     return path
 
 
@@ -373,7 +376,8 @@ def stored_variants(rows: Sequence[Row], settings: ComparisonSettings, executors
 
 
 def results_markdown(variants: Sequence[Variant], settings: ComparisonSettings, heldout: dict[str, Summary],
-                     mini: dict[str, Summary], facts: dict, task_count: int) -> str:
+                     mini: dict[str, Summary], episodes: dict[str, list[EpisodeRow]], facts: dict,
+                     task_count: int) -> str:
     steps_row = ["row", "mode", "training", *(f"{c} steps" for c in CATEGORIES), "agent steps/s", "calls/episode"]
     asr_row = ["row", *(f"{c} mini" for c in CATEGORIES), *(f"{c} held-out" for c in CATEGORIES),
                "overall held-out", "invalid %", "steps/call"]
@@ -400,6 +404,7 @@ def results_markdown(variants: Sequence[Variant], settings: ComparisonSettings, 
         "## Success", "", markdown_table(asr_row, asr_lines, text_columns=1), "",
         *seeds_section(variants, heldout),
         *grpo_section(variants, heldout),
+        *kinds_section(variants, episodes),
         "## Steps to success and speed", "",
         "Steps: mean env steps of the successful held-out episodes. Agent steps/s: env steps per second of the "
         f"row's evaluation run (batched generation, one torch thread), while up to {settings.workers} jobs (SFT, "
@@ -472,6 +477,37 @@ def grpo_section(variants: Sequence[Variant], heldout: dict[str, Summary]) -> li
               "calls/episode before", "calls/episode after"]
     return ["## GRPO against its start and the matched-compute SFT", "",
             f"Held-out ASR, overall; the levels executed before and after: {GRPO_LEVEL_SHARES_PNG}.", "",
+            markdown_table(header, lines, text_columns=1), ""]
+
+
+def kinds_section(variants: Sequence[Variant], episodes: dict[str, list[EpisodeRow]]) -> list[str]:
+    """Per seed (scripted executors): the held-out episodes GRPO and the matched SFT gained and lost per task kind
+    against their start, and how many they solved of the kinds that no seed's start solved."""
+    agents: dict[int, dict[Row, str]] = {}
+    for variant in variants:
+        if variant.row in (SFT_ROW, GRPO_ROW, MATCHED_ROW) and not variant.learned:
+            agents.setdefault(variant.seed, {})[variant.row] = variant.agent
+    solved = {seed: {row: successes_per_kind(episodes[agent]) for row, agent in found.items()}
+              for seed, found in sorted(agents.items()) if SFT_ROW in found and GRPO_ROW in found}
+    if not solved:
+        return []
+    hard = never_solved([found[SFT_ROW] for found in solved.values()])
+    lines = []
+    for seed, found in solved.items():
+        hard_episodes = sum(task_kind(row.task_id) in hard for row in episodes[agents[seed][SFT_ROW]])
+        cells = [str(seed)]
+        for row in (GRPO_ROW, MATCHED_ROW):
+            if row not in found:
+                cells += ["-"] * 3
+                continue
+            gained, lost = gained_and_lost(found[SFT_ROW], found[row])
+            cells += [str(gained), str(lost), f"{sum(found[row][kind] for kind in hard)} of {hard_episodes}"]
+        lines.append(cells)
+    header = ["seed", "GRPO: gained", "lost", "never-solved kinds", "matched SFT: gained", "lost", "never-solved kinds"]
+    return ["## Per task kind: gained and lost against the start", "",
+            "Held-out episodes, summed over task kinds (a task without its world): gained where the model solved more "
+            "of a kind's episodes than its SFT start, lost where it solved fewer. Never-solved kinds: the episodes "
+            f"solved of the {len(hard)} kinds that no seed's start solved ({', '.join(sorted(hard)) or 'none'}).", "",
             markdown_table(header, lines, text_columns=1), ""]
 
 

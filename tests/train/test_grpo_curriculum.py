@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from crossagent.tasks.suite import load_suite
+from crossagent.tasks.task import task_kind
 from crossagent.train import grpo
-from crossagent.train.curriculum import draw_tasks, settled_tasks, task_kind
+from crossagent.train.curriculum import draw_tasks, settled_tasks
 from crossagent.train.grpo import GRPOConfig, train
 from crossagent.train.grpo_log import GROUPS_CSV
 from crossagent.train.rollouts import collect_rollouts

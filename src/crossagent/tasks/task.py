@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from crossagent.envs.start_state import StartState, is_int
@@ -10,6 +11,13 @@ from crossagent.tasks.predicates import Predicate, predicate_from_dict
 CATEGORIES = ("embodied", "craft", "combat")
 DIFFICULTIES = ("easy", "medium", "hard")
 WORLD_SEED_LIMIT = 2**32  # crafter generates the world with numpy's RandomState, which takes seeds below this
+
+
+def task_kind(task_id: str) -> str:
+    """A task id without its world suffix (`.w7`): the suite has several worlds of each kind. An id without one is
+    its own kind."""
+    head, _, last = task_id.rpartition(".")
+    return head if head and re.fullmatch(r"w\d+", last) else task_id
 
 
 @dataclass(frozen=True)

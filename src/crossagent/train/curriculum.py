@@ -17,12 +17,11 @@ run draws the tasks an uninterrupted one would have.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from crossagent.tasks.task import Task
+from crossagent.tasks.task import Task, task_kind
 from crossagent.train.rollouts import EpisodeRollout
 
 
@@ -37,12 +36,6 @@ def informative_groups(episodes: list[EpisodeRollout]) -> list[int]:
     for episode in episodes:
         returns.setdefault(episode.spec.group, set()).add(episode.episode_return)
     return [group for group, values in returns.items() if len(values) > 1]
-
-
-def task_kind(task_id: str) -> str:
-    """A task id without its world suffix (`.w7`); an id without one is its own kind."""
-    head, _, last = task_id.rpartition(".")
-    return head if head and re.fullmatch(r"w\d+", last) else task_id
 
 
 def settled_tasks(groups: Iterable[Mapping]) -> dict[str, bool]:

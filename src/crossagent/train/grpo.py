@@ -78,9 +78,9 @@ from crossagent.models.reply_request import ReplySampler
 from crossagent.models.samplers import LocalSampler, ServerSampler
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
-from crossagent.tasks.task import Task
+from crossagent.tasks.task import Task, task_kind
 from crossagent.train.curriculum import (check_settled_weight, draw_tasks, failing_kinds, informative_groups,
-                                        settled_tasks, task_kind)
+                                        settled_tasks)
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.demonstrations import Demonstrations
 from crossagent.train.grpo_log import (RunLog, category_level_shares, demonstration_metrics, group_rows,
