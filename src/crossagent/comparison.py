@@ -26,7 +26,7 @@ import argparse
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -55,7 +55,7 @@ from crossagent.tasks.task import CATEGORIES, task_kind
 from crossagent.train import grpo
 from crossagent.train.grpo_log import LEVEL_CSV
 from crossagent.train.rollouts import PrefixKinds
-from crossagent.train.sft import SFTSettings
+from crossagent.train.sft import SFTSettings, bf16_is_fast
 
 REFERENCES = ("random", "expert")  # scripted agents on the same tasks and trials, to read the rows against
 RESULTS_MD = "results.md"
@@ -124,7 +124,8 @@ class ComparisonSettings:
     sft_steps: int = 3000  # SFT optimizer steps of every row (the same budget)
     batch_size: int = 16  # SFT examples per step
     learning_rate: float = 2e-3  # SFT learning rate
-    bf16: bool = True  # SFT under bf16 autocast with eager attention (faster on a CPU: sft_speed.md)
+    # Emulated bf16 (a CPU without AVX-512) is many times slower than float32, so the default is this machine's.
+    bf16: bool = field(default_factory=bf16_is_fast)  # SFT under bf16 autocast, eager attention (else fp32, sdpa)
     seeds: int = 1  # training seeds of the all-in-one, GRPO and matched rows: seed, seed + 1, ...
     grpo_updates: int = 8  # GRPO iterations of the GRPO row
     grpo_group_size: int = 4  # GRPO episodes per task from one start
@@ -147,6 +148,8 @@ class ComparisonSettings:
     # matched SFT counts them as examples too
     grpo_demonstrations_per_step: int = 0
     grpo_demonstration_coef: float = 1.0  # GRPO: the weight of that loss next to the GRPO loss
+    grpo_step_advantage_coef: float = 0.0  # GRPO: weight of the step-level (GiGPO) advantages (0: episode's only)
+    grpo_step_discount: float = 0.95  # GRPO: per-call discount of the returns the step-level advantages compare
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
     # so a cold start (SFT on a few tasks' demonstrations, as CrossAgent's) can still practise on every task.
     grpo_per_category: int | None = None
@@ -266,6 +269,7 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed,
             constrained=settings.constrained, demonstrations_per_step=settings.grpo_demonstrations_per_step,
             demonstration_coef=settings.grpo_demonstration_coef,
+            step_advantage_coef=settings.grpo_step_advantage_coef, step_discount=settings.grpo_step_discount,
             demonstration_dataset=str(demonstrations.folder / MIX) if demonstrations else None),
             train_tasks(suite, settings.grpo_per_category), demonstrations)
 

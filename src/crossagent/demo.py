@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from crossagent.agents.level_agent import REQUERY_EVERY
@@ -29,7 +29,7 @@ from crossagent.pipeline import (Pipeline, benchmark_stage, evaluation_stage, la
                                  sft_stage, tiny_model_stage)
 from crossagent.tasks.splits import train_tasks
 from crossagent.tasks.suite import load_suite
-from crossagent.train.sft import SFTSettings
+from crossagent.train.sft import SFTSettings, bf16_is_fast
 
 MODEL_NAME = "sft-all-in-one"
 BASELINES = ("expert", "random")
@@ -46,7 +46,8 @@ class DemoSettings:
     sft_steps: int = 3000  # optimizer steps of cold-start SFT
     batch_size: int = 16  # SFT examples per step
     learning_rate: float = 2e-3  # SFT learning rate
-    bf16: bool = True  # SFT under bf16 autocast with eager attention (faster on a CPU: sft_speed.md)
+    # Emulated bf16 (a CPU without AVX-512) is many times slower than float32, so the default is this machine's.
+    bf16: bool = field(default_factory=bf16_is_fast)  # SFT under bf16 autocast, eager attention (else fp32, sdpa)
     eval_trials: int = 1  # trials per mini task (2+ for a spread across trials)
     slots: int = 30  # episodes evaluated side by side: one generate call for all of them
     requery_every: int = REQUERY_EVERY  # fast/dynamic: re-query the model after k executor steps

@@ -292,7 +292,8 @@ def _sft(sft) -> dict:
 # GRPO options added later, each with the default that is how runs behaved before it existed
 GRPO_OPTIONS_ADDED_LATER = {"update_turns_per_episode": 0, "settled_task_weight": 1.0, "warmup_steps": 0,
                             "expert_prefix_share": 0.0, "expert_prefix_earliest": 0.5, "expert_prefix_kinds": "all",
-                            "demonstrations_per_step": 0, "demonstration_coef": 1.0}
+                            "demonstrations_per_step": 0, "demonstration_coef": 1.0, "step_advantage_coef": 0.0,
+                            "step_discount": 0.95}
 
 
 def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks, labels: Stage | None = None) -> Stage:

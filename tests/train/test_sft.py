@@ -14,7 +14,8 @@ from datasets import Dataset
 from crossagent.models.prompts import Turn, build_messages
 from crossagent.models.tiny_vlm import create_tiny_model
 from crossagent.models.loading import load_model
-from crossagent.train.sft import IGNORE_INDEX, RESULT_FILE, FinalReplyCollator, SFTSettings, reply_loss, run_sft
+from crossagent.train.sft import (IGNORE_INDEX, RESULT_FILE, FinalReplyCollator, SFTSettings, bf16_is_fast, reply_loss,
+                                  run_sft)
 
 REPLIES = ("Action: move_left", "Skill: collect wood")
 
@@ -147,3 +148,15 @@ def test_sft_trains_on_past_a_finished_run_when_max_steps_grows(sft_run, tmp_pat
     longer = run_sft(replace(settings, output_dir=str(run_dir), max_steps=18))
     assert longer.steps == 18
     assert [int(row["step"]) for row in loss_rows(run_dir)] == list(range(1, 19))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_demo_and_compare_train_in_bf16_only_where_this_cpu_runs_it_natively(monkeypatch, native):
+    """Emulated bf16 (no AVX-512) ran SFT about 25x slower than float32: the default follows oneDNN's check."""
+    from crossagent.comparison import ComparisonSettings
+    from crossagent.demo import DemoSettings
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
+    assert bf16_is_fast() is native
+    assert DemoSettings().bf16 is native and ComparisonSettings().bf16 is native

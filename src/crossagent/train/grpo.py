@@ -8,7 +8,9 @@ One iteration ("update"):
     optionally a share of the groups starts part of the way along the expert's solution (`expert_prefix_share`;
     with `expert_prefix_kinds` "failing", only groups of kinds whose newest unprefixed group solved nothing).
  2. Advantages: every episode's return is normalised within its group, (R - mean) / (std + eps);
-    each turn (one prompt and its reply) gets its episode's advantage.
+    each turn (one prompt and its reply) gets its episode's advantage, plus with `step_advantage_coef` w > 0
+    w x its step-level one (GiGPO): its discounted return from that turn on, normalised among the group's
+    turns that saw the same prompt (train/grpo_loss.step_advantages).
  3. The turns this process trains on, encoded once (prompt ids, image patches, positions, grammar
     masks: train/turn_batches.py) for every pass below; old and reference log-probabilities of every
     reply token, by a no-grad forward pass of the policy (as it is before this update) and of the
@@ -84,11 +86,12 @@ from crossagent.train.curriculum import (check_settled_weight, draw_tasks, faili
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
 from crossagent.train.demonstrations import Demonstrations
 from crossagent.train.grpo_log import (RunLog, category_level_shares, demonstration_metrics, group_rows,
-                                       logged_groups, rollout_metrics, speed_metrics, update_metrics)
+                                       logged_groups, rollout_metrics, speed_metrics, step_signal_share,
+                                       update_metrics)
 from crossagent.train.grpo_loss import (check_turn_weighting, grpo_loss, group_advantages, optimizer_steps, padded,
-                                        reply_logprobs, sample_turns, score_turns, turn_weights)
+                                        reply_logprobs, sample_turns, score_turns, step_advantages, turn_weights)
 from crossagent.train.rollouts import (EpisodeRollout, PrefixKinds, RolloutSettings, check_prefix_settings,
-                                       collect_rollouts, draw_expert_prefixes, group_specs)
+                                       collect_rollouts, draw_expert_prefixes, group_specs, turn_rewards, turn_state)
 from crossagent.train.turn_batches import encode_turns
 
 PREFIX_STREAM = 1  # the expert prefixes' random stream per (seed, iteration), apart from the draw of tasks
@@ -146,6 +149,10 @@ class GRPOConfig:
     turn_weighting: str = "episode"  # episode: every episode weighs the same; turn: every turn (grpo_loss.turn_weights)
     update_turns_per_episode: int = 0  # at most this many random turns of each episode in the update (0: all)
     advantage_eps: float = 1e-6
+    # Step-level advantages (GiGPO; grpo_loss.step_advantages): a turn's advantage is its episode's plus this times
+    # the normalised discounted return from the turn on, among the group's turns that saw the same prompt (0: none).
+    step_advantage_coef: float = 0.0  # weight of the step-level (GiGPO) advantage next to the episode's (0: none)
+    step_discount: float = 0.95  # per model call, in those returns (GiGPO's gamma)
     # optimisation
     learning_rate: float = 1e-6  # not in the released settings; a usual GRPO rate for a 2-7B VLM
     # Optimizer steps over which the rate rises linearly from 0 to learning_rate. AdamW's first step moves every
@@ -180,6 +187,9 @@ class GRPOConfig:
         check_turn_weighting(self.turn_weighting)
         check_settled_weight(self.settled_task_weight)
         check_prefix_settings(self.expert_prefix_share, self.expert_prefix_earliest, self.expert_prefix_kinds)
+        if self.step_advantage_coef < 0 or not 0 < self.step_discount <= 1:
+            raise ValueError(f"step_advantage_coef {self.step_advantage_coef} must be 0 or more and step_discount "
+                             f"{self.step_discount} within (0, 1]")
         if self.demonstrations_per_step < 0 or self.demonstration_coef < 0:
             raise ValueError(f"demonstrations_per_step {self.demonstrations_per_step} and demonstration_coef "
                              f"{self.demonstration_coef} must be 0 or more")
@@ -321,18 +331,25 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
             if len(informative_groups(episodes)) >= config.tasks_per_batch:
                 break
 
-        # 2. Advantages: normalised within each group; each turn gets its episode's. With dynamic sampling, only
-        # the first tasks_per_batch groups whose returns differ are trained on.
+        # 2. Advantages: normalised within each group; each turn gets its episode's, plus optionally its step-level
+        # one among the group's turns with the same prompt. With dynamic sampling, only the first tasks_per_batch
+        # groups whose returns differ are trained on.
         returns = torch.tensor([episode.episode_return for episode in episodes])
         advantages = group_advantages(returns, torch.tensor([e.spec.group for e in episodes]), config.advantage_eps)
+        steps = (step_advantages([e.spec.group for e in episodes], [[turn_state(t) for t in e.turns] for e in episodes],
+                                 [turn_rewards(e, settings) for e in episodes], config.step_discount,
+                                 config.advantage_eps)
+                 if config.step_advantage_coef else [[0.0] * len(e.turns) for e in episodes])
+        per_turn = [[a + config.step_advantage_coef * s for s in episode_steps]
+                    for a, episode_steps in zip(advantages.tolist(), steps)]
         trained = (set(informative_groups(episodes)[:config.tasks_per_batch]) if config.dynamic_sampling
                    else {episode.spec.group for episode in episodes})
-        kept = [(episode, a) for episode, a in zip(episodes, advantages.tolist()) if episode.spec.group in trained]
+        kept = [(episode, a) for episode, a in zip(episodes, per_turn) if episode.spec.group in trained]
         # Optionally a random subset of each episode's turns (the same on every process), weighted to stand for all.
         picked = sample_turns([len(episode.turns) for episode, _ in kept], config.update_turns_per_episode,
                               np.random.default_rng([config.seed, iteration]))
         turns = [episode.turns[i] for (episode, _), indices in zip(kept, picked) for i in indices]
-        turn_advantages = torch.tensor([a for (_, a), indices in zip(kept, picked) for _ in indices],
+        turn_advantages = torch.tensor([a[i] for (_, a), indices in zip(kept, picked) for i in indices],
                                        device=accelerator.device)
         # Each turn's share of the loss: every episode the same by default (turn_weights says why).
         loss_weights = turn_weights([len(episode.turns) for episode, _ in kept], config.turn_weighting,
@@ -393,7 +410,7 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
 
         # 5. Log and checkpoint.
         metrics = {"iteration": iteration, **rollout_metrics(episodes, advantages), "trained_groups": len(trained),
-                   "trained_turns": len(turns),
+                   "trained_turns": len(turns), "step_signal_turns": step_signal_share(steps),
                    **update_metrics(sums, grad_norms), **demonstration_metrics(demonstration_sums),
                    **speed_metrics(timings, update_seconds)}
         history.append(metrics)

@@ -91,8 +91,8 @@ class RunLog:
 
 
 COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "success_rate", "mean_episode_steps",
-           "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "trained_turns", "loss", "policy_loss",
-           "kl", "entropy", "clip_fraction",
+           "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "trained_turns", "step_signal_turns", "loss",
+           "policy_loss", "kl", "entropy", "clip_fraction",
            "grad_norm", "demonstrations", "demonstration_loss",
            *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
            "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")
@@ -127,6 +127,12 @@ def rollout_metrics(episodes: list[EpisodeRollout], advantages: torch.Tensor) ->
         shares = level_shares([episode.result.extra for episode in episodes], kind)
         metrics.update({f"{kind}_{level}": shares.get(level, 0.0) for level in levels})
     return metrics
+
+
+def step_signal_share(step_advantages: list[list[float]]) -> float:
+    """The share of rolled-out turns whose step-level advantage is not 0 (0 when the run uses none)."""
+    values = [value for episode in step_advantages for value in episode]
+    return sum(value != 0 for value in values) / max(len(values), 1)
 
 
 def category_level_shares(episodes: list[EpisodeRollout], iteration: int) -> list[dict]:

@@ -8,7 +8,7 @@ train/grpo.py puts them together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,46 @@ def group_advantages(returns: torch.Tensor, group_ids: torch.Tensor, eps: float 
             continue
         advantages[members] = (values - values.mean()) / (values.std() + eps)
     return advantages
+
+
+def returns_to_go(rewards: Sequence[float], discount: float) -> list[float]:
+    """Per turn t, sum over k >= t of discount^(k - t) x rewards[k]: what the episode earned from that turn on."""
+    out, running = [0.0] * len(rewards), 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + discount * running
+        out[t] = running
+    return out
+
+
+def step_advantages(groups: Sequence[int], turn_states: Sequence[Sequence[Hashable]],
+                    turn_rewards: Sequence[Sequence[float]], discount: float, eps: float = 1e-6) -> list[list[float]]:
+    """GiGPO's step-level advantages (Feng et al. 2025, "Group-in-Group Policy Optimization for LLM Agent
+    Training"), one list per episode, one value per turn.
+
+    The turns of one group (episodes `groups[e]`) that saw the same state (`turn_states[e][t]`: anything hashable
+    that tells prompts apart) form an anchor group, within one episode or across them; each turn's discounted
+    return from that turn on is normalised within its anchor group as group_advantages normalises episode returns.
+    A memoryless policy that loops revisits a state, and the visit that broke the loop (nearer the success) scores
+    above the visits that looped, so the looping reply is pushed down even inside a successful episode.
+    A state seen once, or with equal returns-to-go, gets 0.
+    """
+    if not len(groups) == len(turn_states) == len(turn_rewards):
+        raise ValueError(f"{len(groups)} groups, {len(turn_states)} state lists and {len(turn_rewards)} reward lists")
+    if not 0 < discount <= 1:
+        raise ValueError(f"the step discount must be within (0, 1], got {discount}")
+    anchors: dict[tuple[int, Hashable], int] = {}
+    ids, values = [], []
+    for group, states, rewards in zip(groups, turn_states, turn_rewards, strict=True):
+        if len(states) != len(rewards):
+            raise ValueError(f"{len(states)} states for {len(rewards)} rewards in one episode")
+        values += returns_to_go(rewards, discount)
+        ids += [anchors.setdefault((group, state), len(anchors)) for state in states]
+    flat = group_advantages(torch.tensor(values), torch.tensor(ids, dtype=torch.long), eps)
+    out, start = [], 0
+    for rewards in turn_rewards:
+        out.append(flat[start:start + len(rewards)].tolist())
+        start += len(rewards)
+    return out
 
 
 TURN_WEIGHTINGS = ("episode", "turn")

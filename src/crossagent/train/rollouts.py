@@ -24,6 +24,8 @@ and the level statistics are the model's only.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
@@ -143,6 +145,24 @@ class RolloutBatch:
 def episode_return(success: bool, unparseable_replies: int, calls: int, settings: RolloutSettings) -> float:
     return (settings.success_reward * float(success) - settings.invalid_reply_penalty * unparseable_replies
             - settings.call_cost * calls)
+
+
+def turn_rewards(episode: EpisodeRollout, settings: RolloutSettings) -> list[float]:
+    """The episode's return spread over its turns: each reply pays its own penalty and call cost, the last one
+    also earns the success reward. They sum to the episode's return."""
+    rewards = [-settings.invalid_reply_penalty * turn.unparseable - settings.call_cost for turn in episode.turns]
+    if rewards:
+        rewards[-1] += settings.success_reward * float(episode.result.success)
+    return rewards
+
+
+def turn_state(turn: SampledTurn) -> bytes:
+    """What the model saw when it replied (the prompt's messages and images), as a digest: equal digests, equal
+    prompts. Step-level advantages (grpo_loss.step_advantages) compare the replies to one prompt."""
+    digest = hashlib.sha256(json.dumps(turn.messages, sort_keys=True, default=str).encode())
+    for image in turn.images:
+        digest.update(np.ascontiguousarray(image).tobytes())
+    return digest.digest()
 
 
 def collect_rollouts(specs: Sequence[EpisodeSpec], sampler: ReplySampler, settings: RolloutSettings,
