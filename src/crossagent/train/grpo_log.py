@@ -91,8 +91,8 @@ class RunLog:
 
 
 COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "success_rate", "mean_episode_steps",
-           "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "trained_turns", "step_signal_turns", "loss",
-           "policy_loss", "kl", "entropy", "clip_fraction",
+           "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "trained_turns", "step_signal_turns",
+           "loss", "policy_loss", "kl", "entropy", "clip_fraction",
            "grad_norm", "demonstrations", "demonstration_loss",
            *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
            "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")

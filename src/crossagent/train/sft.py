@@ -47,7 +47,7 @@ TURN_END = "<|im_end|>"
 def bf16_is_fast() -> bool:
     """Whether bf16 autocast speeds SFT up on this machine: a GPU that supports it, or a CPU with oneDNN's bf16
     kernels (AVX-512). Elsewhere bf16 is emulated: on an AVX2-only CPU a 256 x 256 bf16 matmul took 34x the float32
-    one, and SFT ran about 25x slower (benchmarks/results/sft_speed.md)."""
+    one, and SFT ran about 10x slower (benchmarks/results/sft_speed.md)."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
