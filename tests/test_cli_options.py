@@ -28,6 +28,9 @@ class Settings:
 @dataclass
 class MoreSettings(Settings):
     extra: int = 1  # declared in a subclass
+    # said above the field, on
+    # two lines
+    above: int = 2
 
 
 def parser_for(config_class=Settings, **kwargs) -> argparse.ArgumentParser:
@@ -75,5 +78,6 @@ def test_comments_come_from_the_class_and_its_bases():
     comments = field_comments(MoreSettings)
     assert comments["extra"] == "declared in a subclass" and comments["server"] == "None: in-process"
     assert "steps" not in comments and "cache" not in comments
+    assert comments["above"] == "said above the field, on two lines"
     args = parser_for(MoreSettings).parse_args(["run", "--model", "m", "--extra", "5"])
     assert config_from_args(args, MoreSettings) == MoreSettings(model="m", extra=5)

@@ -133,9 +133,10 @@ def test_the_matched_sft_can_match_the_turns_grpo_trained_on(compared, tmp_path)
     # Without dynamic sampling every group is trained on (the fixture's one group per iteration may be flat).
     shutil.copytree(settings.out, out, ignore=shutil.ignore_patterns("mix-matched*", "grpo*"))
     # Two passes over each iteration's turns: the matched SFT gets an example for each pass, and one for each of
-    # GRPO's demonstrations (3 per optimizer step, from the all-in-one SFT's data set).
+    # GRPO's demonstrations (3 per optimizer step from the all-in-one SFT's data set, 2 from the failure pool once it
+    # has any).
     trained = replace(settings, out=out, matched_examples="trained", grpo_dynamic_sampling=False,
-                      grpo_epochs_per_batch=2, grpo_demonstrations_per_step=3)
+                      grpo_epochs_per_batch=2, grpo_demonstrations_per_step=3, grpo_failure_demonstrations_per_step=2)
     run_comparison(trained, [SFT_ROW, GRPO_ROW, MATCHED_ROW])
     facts = json.loads((out / "comparison.json").read_text())["trained"]
     for label, folder in (("", "grpo"), (" (seed 1)", "grpo-seed1")):
@@ -144,7 +145,10 @@ def test_the_matched_sft_can_match_the_turns_grpo_trained_on(compared, tmp_path)
         assert config["demonstration_dataset"] == str(out / "data" / "labelled" / "mix")
         turns, demonstrations = facts[f"GRPO{label}"]["trained_turns"], facts[f"GRPO{label}"]["demonstrations"]
         assert 0 < turns <= facts[f"GRPO{label}"]["turns"]  # at most 2 per episode: update_turns_per_episode
-        assert demonstrations > 0 and demonstrations % 3 == 0
+        with (out / "model" / folder / LOG_CSV).open() as file:
+            logged = [(int(row["demonstrations"]), int(row["failure_demonstrations"])) for row in csv.DictReader(file)]
+        assert all(data > 0 and data % 3 == 0 and failures % 2 == 0 for data, failures in logged)
+        assert config["failure_demonstrations_per_step"] == 2 and demonstrations == sum(map(sum, logged))
         examples = 2 * turns + demonstrations
         assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil(examples / settings.batch_size)
     stage = json.loads((out / "model" / "grpo" / STAGE_FILE).read_text())["settings"]

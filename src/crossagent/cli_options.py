@@ -72,7 +72,8 @@ def config_from_args(args: argparse.Namespace, config_class: type, **overrides: 
 
 
 def field_comments(config_class: type) -> dict[str, str]:
-    """Each field's trailing `# comment` in the source of the class (and of its dataclass bases)."""
+    """Each field's trailing `# comment` in the source of the class (and of its dataclass bases); for a field without
+    one, the comment lines just above it."""
     comments: dict[str, str] = {}
     for cls in reversed(config_class.__mro__):
         if not dataclasses.is_dataclass(cls):
@@ -84,10 +85,15 @@ def field_comments(config_class: type) -> dict[str, str]:
         by_line = {token.start[0]: token.string.lstrip("#").strip()
                    for token in tokenize.generate_tokens(io.StringIO(source).readline)
                    if token.type == tokenize.COMMENT}
+        source_lines = source.splitlines()
         for statement in ast.parse(source).body[0].body:
             if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
                 lines = range(statement.lineno, statement.end_lineno + 1)
                 text = " ".join(by_line[line] for line in lines if line in by_line)
+                above = statement.lineno - 1
+                while not text and above in by_line and source_lines[above - 1].lstrip().startswith("#"):
+                    above -= 1
+                text = text or " ".join(by_line[line] for line in range(above + 1, statement.lineno))
                 if text:
                     comments[statement.target.id] = text
     return comments

@@ -148,6 +148,9 @@ class ComparisonSettings:
     # matched SFT counts them as examples too
     grpo_demonstrations_per_step: int = 0
     grpo_demonstration_coef: float = 1.0  # GRPO: the weight of that loss next to the GRPO loss
+    # GRPO: examples per optimizer step of the expert's solutions of the run's groups that solved nothing (0: none;
+    # train/failure_demonstrations.py); the matched SFT counts them as examples too
+    grpo_failure_demonstrations_per_step: int = 0
     grpo_step_advantage_coef: float = 0.0  # GRPO: weight of the step-level (GiGPO) advantages (0: episode's only)
     grpo_step_discount: float = 0.95  # GRPO: per-call discount of the returns the step-level advantages compare
     # GRPO's tasks per category (default: every training task). Apart from --per-category: GRPO needs no expert,
@@ -269,6 +272,7 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             epochs_per_batch=settings.grpo_epochs_per_batch, checkpoint_every=2, seed=seed,
             constrained=settings.constrained, demonstrations_per_step=settings.grpo_demonstrations_per_step,
             demonstration_coef=settings.grpo_demonstration_coef,
+            failure_demonstrations_per_step=settings.grpo_failure_demonstrations_per_step,
             step_advantage_coef=settings.grpo_step_advantage_coef, step_discount=settings.grpo_step_discount,
             demonstration_dataset=str(demonstrations.folder / MIX) if demonstrations else None),
             train_tasks(suite, settings.grpo_per_category), demonstrations)

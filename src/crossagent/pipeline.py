@@ -293,7 +293,7 @@ def _sft(sft) -> dict:
 GRPO_OPTIONS_ADDED_LATER = {"update_turns_per_episode": 0, "settled_task_weight": 1.0, "warmup_steps": 0,
                             "expert_prefix_share": 0.0, "expert_prefix_earliest": 0.5, "expert_prefix_kinds": "all",
                             "demonstrations_per_step": 0, "demonstration_coef": 1.0, "step_advantage_coef": 0.0,
-                            "step_discount": 0.95}
+                            "step_discount": 0.95, "failure_demonstrations_per_step": 0}
 
 
 def grpo_stage(name: str, folder: Path, start: Stage, grpo_config, tasks, labels: Stage | None = None) -> Stage:
@@ -323,8 +323,9 @@ def _grpo(config, tasks) -> dict:
     return {"iterations": result.iterations, "final_model": result.final_model,
             "turns": logged_turns(Path(config.output_dir)),
             "trained_turns": logged_turns(Path(config.output_dir), "trained_turns"),
-            "demonstrations": logged_turns(Path(config.output_dir), "demonstrations")
-            if config.demonstrations_per_step else 0}
+            "demonstrations": sum(logged_turns(Path(config.output_dir), column) for column, per_step in (
+                ("demonstrations", config.demonstrations_per_step),
+                ("failure_demonstrations", config.failure_demonstrations_per_step)) if per_step)}
 
 
 def evaluation_stage(name: str, out: Path, model_folder: Path, model: Stage, evaluation, tasks, suite) -> Stage:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from crossagent.models.loading import load_model
-from crossagent.train.demonstrations import Demonstrations
+from crossagent.train.demonstrations import Demonstrations, load_demonstrations
 from crossagent.train.grpo import GRPOConfig, train
 from crossagent.train.grpo_log import LOG_CSV
 from crossagent.train.sft import FinalReplyCollator, reply_loss
@@ -54,7 +54,7 @@ def test_demonstrations_pull_the_policy_to_the_data_and_are_counted(tiny_path, d
 
 def test_each_step_and_process_draws_its_own_examples_the_same_way_every_time(tiny_path, dataset):
     _, processor = load_model(tiny_path)
-    demonstrations = Demonstrations(str(dataset), processor, per_step=3)
+    demonstrations = Demonstrations(load_demonstrations(str(dataset)), processor, per_step=3)
     first = demonstrations.rows(0, 1, 0, 0, 0)
     assert len(first) == 3 and all(0 <= row < 6 for row in first)
     assert demonstrations.rows(0, 1, 0, 0, 0) == first  # a resumed run draws what an uninterrupted one did
@@ -62,11 +62,10 @@ def test_each_step_and_process_draws_its_own_examples_the_same_way_every_time(ti
     assert len(draws) > 4  # steps and processes draw apart (8 draws of 3 from 6 examples)
 
 
-def test_demonstrations_need_a_data_set_that_exists(tiny_path, tmp_path):
+def test_demonstrations_need_a_data_set_that_exists(tmp_path):
     with pytest.raises(ValueError, match="needs demonstration_dataset"):
         GRPOConfig(model="m", output_dir="o", demonstrations_per_step=2)
     with pytest.raises(ValueError, match="must be 0 or more"):
         GRPOConfig(model="m", output_dir="o", demonstration_coef=-1.0)
-    _, processor = load_model(tiny_path)
     with pytest.raises(FileNotFoundError, match=f"no demonstration data set at {tmp_path / 'missing'}"):
-        Demonstrations(str(tmp_path / "missing"), processor, per_step=2)
+        load_demonstrations(str(tmp_path / "missing"))

@@ -260,7 +260,9 @@ def build_dataset(episodes: Sequence[Episode], formats: Mapping[str, float], con
     # `datasets` turns arrays nested in a list into int64 lists before encoding; PIL images stay as they are.
     for example in examples:
         example["images"] = [PIL.Image.fromarray(i) if isinstance(i, np.ndarray) else i for i in example["images"]]
-    dataset = Dataset.from_list(examples, features=FEATURES)
+    # from_list cannot build an empty data set with features (datasets finds no columns): from_dict can.
+    dataset = (Dataset.from_list(examples, features=FEATURES) if examples
+               else Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES))
     if out is not None:
         dataset.save_to_disk(str(out))
     return dataset, report

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from datasets import load_from_disk
+from datasets import Dataset, load_from_disk
 
 from crossagent.train.sft import FinalReplyCollator, reply_loss
 
@@ -21,24 +21,30 @@ DEMONSTRATION_STREAM = 2  # apart from the draw of tasks (none) and of expert pr
 MAX_LENGTH = 4096  # tokens per example; the SFT examples of the packaged formats are far shorter
 
 
-class Demonstrations:
-    """A labelled data set (`crossagent data label`) and the reply loss of random batches of it."""
+def load_demonstrations(folder: str) -> Dataset:
+    """A labelled data set saved by `crossagent data label`, with at least one example."""
+    try:
+        dataset = load_from_disk(folder)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"no demonstration data set at {folder} (a folder saved by "
+                                "`crossagent data label`)") from error
+    if len(dataset) == 0:
+        raise ValueError(f"the demonstration data set {folder} has no examples")
+    return dataset
 
-    def __init__(self, dataset: str, processor, per_step: int):
-        """`per_step`: examples per optimizer step, at least 1 (GRPOConfig builds none at 0)."""
-        try:
-            self.dataset = load_from_disk(dataset)
-        except FileNotFoundError as error:
-            raise FileNotFoundError(f"no demonstration data set at {dataset} (a folder saved by "
-                                    "`crossagent data label`)") from error
-        if len(self.dataset) == 0:
-            raise ValueError(f"the demonstration data set {dataset} has no examples")
+
+class Demonstrations:
+    """Labelled examples and the reply loss of random batches of them."""
+
+    def __init__(self, dataset: Dataset, processor, per_step: int, stream: int = DEMONSTRATION_STREAM):
+        """`per_step`: examples per optimizer step, at least 1 (GRPOConfig builds none at 0); `stream`: the random
+        stream of the draws, one per source of examples."""
+        self.dataset, self.per_step, self.stream = dataset, per_step, stream
         self.collator = FinalReplyCollator(processor, MAX_LENGTH)
-        self.per_step = per_step
 
     def rows(self, seed: int, iteration: int, epoch: int, step: int, rank: int) -> list[int]:
         """The examples of this step of this process: `per_step` drawn at random, with replacement."""
-        rng = np.random.default_rng([seed, iteration, epoch, step, rank, DEMONSTRATION_STREAM])
+        rng = np.random.default_rng([seed, iteration, epoch, step, rank, self.stream])
         return rng.integers(len(self.dataset), size=self.per_step).tolist()
 
     def loss(self, model: torch.nn.Module, seed: int, iteration: int, epoch: int, step: int, rank: int

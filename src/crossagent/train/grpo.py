@@ -24,7 +24,9 @@ One iteration ("update"):
         kl_t = exp(ref_t - logp_t) - (ref_t - logp_t) - 1        (k3, low variance, always >= 0)
         loss_t = policy_t + kl_coef * kl_t - entropy_coef * entropy_t
     optionally plus, per optimizer step, `demonstration_coef` x the SFT reply loss of `demonstrations_per_step`
-    examples of the cold start's data set (train/demonstrations.py says why).
+    examples of the cold start's data set (train/demonstrations.py says why), and of
+    `failure_demonstrations_per_step` examples of the expert's solutions of the run's groups that solved nothing
+    (train/failure_demonstrations.py).
  5. Logs (CSV, TensorBoard, console), a checkpoint every `checkpoint_every` iterations.
 
 Normalisation: a reply's loss is the mean of loss_t over its tokens (GRPO's original sequence-level
@@ -84,7 +86,8 @@ from crossagent.tasks.task import Task, task_kind
 from crossagent.train.curriculum import (check_settled_weight, draw_tasks, failing_kinds, informative_groups,
                                         settled_tasks)
 from crossagent.train.grpo_checkpoint import MODEL_DIR, checkpoints, load_checkpoint, save_checkpoint, save_model
-from crossagent.train.demonstrations import Demonstrations
+from crossagent.train.demonstrations import Demonstrations, load_demonstrations
+from crossagent.train.failure_demonstrations import FailureDemonstrations, expert_examples, failed_groups
 from crossagent.train.grpo_log import (RunLog, category_level_shares, demonstration_metrics, group_rows,
                                        logged_groups, rollout_metrics, speed_metrics, step_signal_share,
                                        update_metrics)
@@ -119,7 +122,10 @@ class GRPOConfig:
     # Demonstrations (train/demonstrations.py): the SFT loss on a labelled data set, added to every optimizer step.
     demonstration_dataset: str | None = None  # a folder saved by `crossagent data label` (the cold start's data)
     demonstrations_per_step: int = 0  # examples per optimizer step and process (0: none)
-    demonstration_coef: float = 1.0  # the weight of their mean reply loss next to the GRPO loss
+    demonstration_coef: float = 1.0  # the weight of their mean reply loss next to the GRPO loss (both sources)
+    # Failure demonstrations (train/failure_demonstrations.py): the expert solves each trial whose group solved
+    # nothing; examples per optimizer step and process drawn from the run's pool of those solutions (0: none).
+    failure_demonstrations_per_step: int = 0
     # Curriculum (train/curriculum.py): a task whose kind's newest group had returns all equal is drawn this many
     # times as often as the others (1: every task alike).
     settled_task_weight: float = 1.0
@@ -190,8 +196,9 @@ class GRPOConfig:
         if self.step_advantage_coef < 0 or not 0 < self.step_discount <= 1:
             raise ValueError(f"step_advantage_coef {self.step_advantage_coef} must be 0 or more and step_discount "
                              f"{self.step_discount} within (0, 1]")
-        if self.demonstrations_per_step < 0 or self.demonstration_coef < 0:
-            raise ValueError(f"demonstrations_per_step {self.demonstrations_per_step} and demonstration_coef "
+        if min(self.demonstrations_per_step, self.failure_demonstrations_per_step, self.demonstration_coef) < 0:
+            raise ValueError(f"demonstrations_per_step {self.demonstrations_per_step}, failure_demonstrations_per_step "
+                             f"{self.failure_demonstrations_per_step} and demonstration_coef "
                              f"{self.demonstration_coef} must be 0 or more")
         if self.demonstrations_per_step and not self.demonstration_dataset:
             raise ValueError("demonstrations_per_step needs demonstration_dataset (the labelled SFT data set)")
@@ -295,8 +302,11 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         ServerSampler(config.rollout_server, config.served_model, processor.tokenizer, config.temperature,
                       config.top_p, config.max_new_tokens, constrained=config.constrained) if config.rollout_server
         else LocalSampler(policy, processor, config.generation_settings(config.temperature), config.constrained))
-    demonstrations = (Demonstrations(config.demonstration_dataset, processor, config.demonstrations_per_step)
-                      if config.demonstrations_per_step else None)
+    demonstrations = (Demonstrations(load_demonstrations(config.demonstration_dataset), processor,
+                                     config.demonstrations_per_step) if config.demonstrations_per_step else None)
+    failures = (FailureDemonstrations(config.output_dir, processor, config.failure_demonstrations_per_step,
+                                      run.iteration, accelerator.is_main_process)
+                if config.failure_demonstrations_per_step else None)
     log = RunLog(config, run.iteration, accelerator.is_main_process)
     accelerator.wait_for_everyone()  # the main process has dropped log rows past the checkpoint
     # The group log is the state of the curriculum and of prefixes for failing kinds: rebuilt on resuming.
@@ -355,6 +365,11 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         loss_weights = turn_weights([len(episode.turns) for episode, _ in kept], config.turn_weighting,
                                     [len(indices) for indices in picked]).to(accelerator.device)
 
+        # The expert's solutions of the groups that solved nothing join the pool of failure demonstrations (every
+        # process computes the same, from the same gathered episodes).
+        if failures is not None:
+            failures.add(iteration, expert_examples(failed_groups(episodes), settings, config.suite_file))
+
         # 3. The turns this process trains on, encoded once for every pass below (train/turn_batches.py), and
         # their old and reference log-probs (fixed for the iteration), each over the tokens its grammar allowed
         # when the rollouts were constrained (the policy that sampled).
@@ -368,7 +383,11 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
 
         # 4. Update: epochs of shuffled micro-batches, an optimizer step every gradient_accumulation_steps.
         sums = torch.zeros(6, device=accelerator.device)  # turns, loss, policy, kl, entropy, clip fraction
-        demonstration_sums = torch.zeros(2, device=accelerator.device)  # examples, their loss
+        # examples and their loss, per source: the cold start's data set, the failure demonstrations
+        demonstration_sums = torch.zeros(2, 2, device=accelerator.device)
+        sources = [(row, source) for row, source in enumerate((demonstrations,
+                                                              failures.demonstrations if failures else None))
+                   if source is not None]
         grad_norms = []
         for epoch in range(config.epochs_per_batch if turns else 0):  # no turns: no group had a signal
             rng = np.random.default_rng([config.seed, iteration, epoch, rank])
@@ -376,13 +395,12 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
                                                                config.gradient_accumulation_steps, rng, lengths)):
                 # Demonstrations: before the step's synchronised backward, which all-reduces their gradients too.
                 # The forward runs on the unwrapped policy, under the autocast that the DDP wrapper would add.
-                if demonstrations:
+                for row, source in sources:
                     with accelerator.no_sync(model), accelerator.autocast():
-                        loss = demonstrations.loss(policy, config.seed, iteration, epoch, step_number, rank)
+                        loss = source.loss(policy, config.seed, iteration, epoch, step_number, rank)
                         accelerator.backward(config.demonstration_coef * loss)
-                    demonstration_sums += torch.tensor([demonstrations.per_step,
-                                                        demonstrations.per_step * loss.item()],
-                                                       device=accelerator.device)
+                    demonstration_sums[row] += torch.tensor([source.per_step, source.per_step * loss.item()],
+                                                            device=accelerator.device)
                 for number, (indices, weights) in enumerate(zip(step.micro_batches, step.weights)):
                     last = number == len(step.micro_batches) - 1
                     with nullcontext() if last else accelerator.no_sync(model):
@@ -411,7 +429,9 @@ def train(config: GRPOConfig, tasks: tuple[Task, ...] | None = None) -> GRPOResu
         # 5. Log and checkpoint.
         metrics = {"iteration": iteration, **rollout_metrics(episodes, advantages), "trained_groups": len(trained),
                    "trained_turns": len(turns), "step_signal_turns": step_signal_share(steps),
-                   **update_metrics(sums, grad_norms), **demonstration_metrics(demonstration_sums),
+                   **update_metrics(sums, grad_norms), **demonstration_metrics(demonstration_sums[0]),
+                   **demonstration_metrics(demonstration_sums[1], "failure_"),
+                   "failure_demonstration_pool": failures.size if failures else 0,
                    **speed_metrics(timings, update_seconds)}
         history.append(metrics)
         group_log = group_rows(episodes, trained, iteration)

@@ -93,7 +93,8 @@ class RunLog:
 COLUMNS = ("iteration", "episodes", "turns", "env_steps", "mean_return", "success_rate", "mean_episode_steps",
            "invalid_reply_rate", "zero_advantage_groups", "trained_groups", "trained_turns", "step_signal_turns",
            "loss", "policy_loss", "kl", "entropy", "clip_fraction",
-           "grad_norm", "demonstrations", "demonstration_loss",
+           "grad_norm", "demonstrations", "demonstration_loss", "failure_demonstrations", "failure_demonstration_loss",
+           "failure_demonstration_pool",
            *(f"{kind}_{level}" for kind, levels in LEVEL_KINDS.items() for level in levels),
            "steps_per_call", "rollout_seconds", "update_seconds", "env_steps_per_second", "generated_tokens_per_second")
 
@@ -187,11 +188,12 @@ def update_metrics(sums: torch.Tensor, grad_norms: list[float]) -> dict:
             "grad_norm": float(np.mean(grad_norms))}
 
 
-def demonstration_metrics(sums: torch.Tensor) -> dict:
-    """sums: [examples, loss x examples] of the demonstrations in the iteration's steps (all processes). Without
-    examples there is no loss: the log's cell stays empty."""
+def demonstration_metrics(sums: torch.Tensor, prefix: str = "") -> dict:
+    """sums: [examples, loss x examples] of one source's demonstrations in the iteration's steps (all processes);
+    `prefix` names the source in the columns. Without examples there is no loss: the log's cell stays empty."""
     examples = int(sums[0].item())
-    return {"demonstrations": examples, **({"demonstration_loss": sums[1].item() / examples} if examples else {})}
+    return {f"{prefix}demonstrations": examples,
+            **({f"{prefix}demonstration_loss": sums[1].item() / examples} if examples else {})}
 
 
 def speed_metrics(timings: list[tuple[float, float, int, int]], update_seconds: float) -> dict:
