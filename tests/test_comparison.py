@@ -8,13 +8,15 @@ import shutil
 from dataclasses import replace
 
 import pytest
+from datasets import load_from_disk
 
 from crossagent import comparison
 from crossagent.bench.results_store import RESULTS_FILE, ResultsStore
-from crossagent.comparison import (GRPO_LEVEL_SHARES_PNG, GRPO_ROW, LEVEL_SHARES_PNG, MATCHED_ROW, RESULTS_MD, ROWS,
-                                   SFT_ROW, ComparisonSettings, across_seeds, run_comparison)
+from crossagent.comparison import (EXPERT_MATCHED_ROW, GRPO_LEVEL_SHARES_PNG, GRPO_ROW, LEVEL_SHARES_PNG, MATCHED_ROW,
+                                   RESULTS_MD, ROWS, SFT_ROW, ComparisonSettings, across_seeds, run_comparison)
 from crossagent.pipeline import STAGE_FILE, StageMismatch
 from crossagent.tasks.suite import load_suite
+from crossagent.train.failure_demonstrations import POOL_DIR
 from crossagent.train.grpo_log import CONFIG_JSON, LOG_CSV
 from tests.latent.conftest import checkpoints, recording  # noqa: F401  (a small codebook, and its recording)
 
@@ -134,10 +136,13 @@ def test_the_matched_sft_can_match_the_turns_grpo_trained_on(compared, tmp_path)
     shutil.copytree(settings.out, out, ignore=shutil.ignore_patterns("mix-matched*", "grpo*"))
     # Two passes over each iteration's turns: the matched SFT gets an example for each pass, and one for each of
     # GRPO's demonstrations (3 per optimizer step from the all-in-one SFT's data set, 2 from the failure pool once it
-    # has any).
+    # has any). 3 tasks of 10 steps per episode: the expert solves two of them (8 steps), so failed groups fill the pool.
     trained = replace(settings, out=out, matched_examples="trained", grpo_dynamic_sampling=False,
-                      grpo_epochs_per_batch=2, grpo_demonstrations_per_step=3, grpo_failure_demonstrations_per_step=2)
-    run_comparison(trained, [SFT_ROW, GRPO_ROW, MATCHED_ROW])
+                      grpo_epochs_per_batch=2, grpo_demonstrations_per_step=3, grpo_failure_demonstrations_per_step=2,
+                      grpo_max_episode_steps=10, grpo_tasks_per_batch=3)
+    with pytest.raises(ValueError, match="needs --grpo-failure-demonstrations-per-step above 0"):
+        run_comparison(settings, [SFT_ROW, GRPO_ROW, EXPERT_MATCHED_ROW])
+    run_comparison(trained, [SFT_ROW, GRPO_ROW, MATCHED_ROW, EXPERT_MATCHED_ROW])
     facts = json.loads((out / "comparison.json").read_text())["trained"]
     for label, folder in (("", "grpo"), (" (seed 1)", "grpo-seed1")):
         config = json.loads((out / "model" / folder / CONFIG_JSON).read_text())
@@ -151,6 +156,14 @@ def test_the_matched_sft_can_match_the_turns_grpo_trained_on(compared, tmp_path)
         assert config["failure_demonstrations_per_step"] == 2 and demonstrations == sum(map(sum, logged))
         examples = 2 * turns + demonstrations
         assert facts[f"SFT mix matched{label}"]["steps"] == math.ceil(examples / settings.batch_size)
+        # The matched SFT with GRPO's expert data: as many steps, on the mix's data set and GRPO's failure pool.
+        assert facts[f"SFT mix matched expert{label}"]["steps"] == facts[f"SFT mix matched{label}"]["steps"]
+        pool = sum(len(load_from_disk(str(part))) for part in (out / "model" / folder / POOL_DIR).glob("iteration_*"))
+        data = out / "data" / f"grpo-expert{folder.removeprefix('grpo')}" / "mix"
+        assert pool > 0 and len(load_from_disk(str(data))) == len(load_from_disk(str(out / "data" / "labelled" /
+                                                                                     "mix"))) + pool
+    grpo_table = (out / RESULTS_MD).read_text().split("## GRPO against")[1].split("##")[0]
+    assert "matched SFT with GRPO's expert data %" in grpo_table and _line(grpo_table, "1").count("|") == 11
     stage = json.loads((out / "model" / "grpo" / STAGE_FILE).read_text())["settings"]
     assert stage["demonstrations"] == {"labels": json.loads((out / "data" / "labelled" / STAGE_FILE).read_text())[
         "fingerprint"], "dataset": "mix"} and "demonstration_dataset" not in stage["grpo"]  # not the path: movable

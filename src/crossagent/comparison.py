@@ -47,8 +47,8 @@ from crossagent.data.builders import ALL_IN_ONE_WEIGHTS, MIX, BuildConfig
 from crossagent.executors.registry import DEFAULT_CHECKPOINTS, LEARNED_LEVELS, SCRIPTED, Executors
 from crossagent.models.prompts import LEARNED_FORMATS, LEVELS_OF_FORMAT, OBSERVES, OUTPUT_FORMATS, check_prompt_style
 from crossagent.models.threads import DEFAULT_THREADS, use_threads
-from crossagent.pipeline import (Pipeline, Stage, benchmark_stage, evaluation_stage, grpo_stage, label_stage,
-                                 record_stage, run_pipeline, sft_stage, tiny_model_stage)
+from crossagent.pipeline import (Pipeline, Stage, benchmark_stage, evaluation_stage, expert_data_stage, grpo_stage,
+                                 label_stage, record_stage, run_pipeline, sft_stage, tiny_model_stage)
 from crossagent.tasks.splits import heldout_tasks, train_tasks
 from crossagent.tasks.suite import load_suite
 from crossagent.tasks.task import CATEGORIES, task_kind
@@ -71,7 +71,9 @@ class Row:
     dataset: str  # the labelled dataset it is SFT'd on (an output format, or the all-in-one mix)
     output_format: str  # the system prompt it is evaluated with
     mode: str  # inference mode (agents.level_agent.MODES)
-    training: str = "sft"  # sft; grpo (GRPO after the mix's SFT); matched (the mix's SFT continued for GRPO's turns)
+    # sft; grpo (GRPO after the mix's SFT); matched (the mix's SFT continued for GRPO's turns); expert_matched (the
+    # same, on the mix's data set and GRPO's failure demonstrations: the data GRPO learned from)
+    training: str = "sft"
     seeded: bool = False  # trained once per training seed (--seeds); else with the first seed only
 
     def agent(self, executors: Executors = SCRIPTED, seed_label: str = "") -> str:
@@ -104,10 +106,14 @@ ROWS = (
     Row("all-in-one SFT", MIX, "mixed", "dynamic", seeded=True),
     Row("all-in-one SFT + GRPO", MIX, "mixed", "dynamic", training="grpo", seeded=True),
     Row("all-in-one SFT + matched SFT", MIX, "mixed", "dynamic", training="matched", seeded=True),
+    # Opt-in: needs GRPO's failure demonstrations (--grpo-failure-demonstrations-per-step).
+    Row("all-in-one SFT + matched SFT with GRPO's expert data", MIX, "mixed", "dynamic", training="expert_matched",
+        seeded=True),
 )
-GRPO_ROW, SFT_ROW, MATCHED_ROW = (next(row for row in ROWS if row.seeded and row.training == training)
-                                  for training in ("grpo", "sft", "matched"))
-DEFAULT_ROWS = tuple(row for row in ROWS if row.dataset not in LEARNED_FORMATS)
+GRPO_ROW, SFT_ROW, MATCHED_ROW, EXPERT_MATCHED_ROW = (
+    next(row for row in ROWS if row.seeded and row.training == training)
+    for training in ("grpo", "sft", "matched", "expert_matched"))
+DEFAULT_ROWS = tuple(row for row in ROWS if row.dataset not in LEARNED_FORMATS and row is not EXPERT_MATCHED_ROW)
 
 
 @dataclass
@@ -204,6 +210,9 @@ def run_comparison(settings: ComparisonSettings, rows: Sequence[Row] = DEFAULT_R
     if settings.seeds < 1:
         raise ValueError(f"--seeds {settings.seeds}: at least 1")
     check_prompt_style(settings.prompt_style)
+    if EXPERT_MATCHED_ROW in rows and not settings.grpo_failure_demonstrations_per_step:
+        raise ValueError(f"the row {EXPERT_MATCHED_ROW.name!r} trains on GRPO's failure demonstrations: it needs "
+                         "--grpo-failure-demonstrations-per-step above 0")
     use_threads(settings.threads)
     return run_pipeline(settings.out, settings.workers, lambda pipeline: _compare(pipeline, settings, rows),
                         settings.threads)
@@ -241,10 +250,12 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
         pipeline.run(benchmark_stage(out, agent, tasks, settings.trials, suite, settings.workers))
 
     def sft(dataset: str, seed: int, start: Stage | None = None, steps: int = settings.sft_steps,
-            tag: str = "") -> Stage:
-        """`start`: a trained stage to continue (its final weights), else the dataset's initial model."""
+            tag: str = "", data: Stage | None = None) -> Stage:
+        """`start`: a trained stage to continue (its final weights), else the dataset's initial model; `data`: the
+        stage whose folder holds `dataset` (default: the labelling's)."""
         label = settings.seed_label(seed)
         initial, dataset_labels = starts.get(dataset, (model, labels))
+        dataset_labels = data or dataset_labels
         return sft_stage(f"SFT {dataset}{tag}{label}", out / "model" / _folder(f"{dataset}{tag}{label}"),
                          start or initial, dataset_labels.folder / dataset, dataset_labels,
                          SFTSettings(model="", dataset="", output_dir="", max_steps=steps,
@@ -284,6 +295,8 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
             if (row.dataset, "sft", seed) not in models:
                 models[row.dataset, "sft", seed] = sft(row.dataset, seed)
     wanted = {row.training for row in rows}
+    matched_wanted = wanted & {"matched", "expert_matched"}
+    expert_data: dict[str, tuple[int, int]] = {}  # the stage name of a GRPO run's data for SFT -> (seed, SFT steps)
     evaluations = {(row.name, seed): ModelEvaluation(
         "", row.evaluated_with(executors).agent_name(row.name + settings.seed_label(seed)), row.output_format,
         (row.mode,), settings.trials, settings.history, settings.observe, settings.requery_every, EVAL_SAMPLING,
@@ -291,16 +304,20 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
         executors=row.evaluated_with(executors)) for row in rows for seed in settings.training_seeds(row)}
 
     def ready(done: Stage, result: dict) -> list[Stage]:
-        """What can run once `done` has: the evaluations of its model, GRPO after the mix's SFT, the matched SFT
-        after GRPO (it needs GRPO's count of trained turns)."""
+        """What can run once `done` has: the evaluations of its model, GRPO after the mix's SFT, the matched SFTs
+        after GRPO (they need GRPO's count of trained turns), the one with GRPO's expert data after that data."""
+        if done.name in expert_data:
+            seed, steps = expert_data[done.name]
+            return [models.setdefault((MIX, "expert_matched", seed), sft(
+                MIX, seed, start=models[MIX, "sft", seed], steps=steps, tag=" matched expert", data=done))]
         keys = [key for key, stage in models.items() if stage is done]
         if not keys:  # an evaluation
             return []
         (dataset, training, seed), = keys
         found = []
-        if dataset == MIX and training == "sft" and wanted & {"grpo", "matched"}:
+        if dataset == MIX and training == "sft" and wanted & {"grpo", "matched", "expert_matched"}:
             found.append(models.setdefault((MIX, "grpo", seed), grpo_run(seed, done)))
-        if training == "grpo" and "matched" in wanted:
+        if training == "grpo" and matched_wanted:
             examples = result.get(MATCHED_EXAMPLES[settings.matched_examples])
             if examples is None:
                 raise ValueError(f"{done.folder}: its log counts no trained turns for the iterations run before "
@@ -312,8 +329,15 @@ def _compare(pipeline: Pipeline, settings: ComparisonSettings, rows: Sequence[Ro
                 examples *= settings.grpo_epochs_per_batch
             examples += result.get("demonstrations", 0)  # GRPO's SFT examples are the matched SFT's too
             steps = math.ceil(examples / settings.batch_size)
-            found.append(models.setdefault((MIX, "matched", seed), sft(
-                MIX, seed, start=models[MIX, "sft", seed], steps=steps, tag=" matched")))
+            if "matched" in wanted:
+                found.append(models.setdefault((MIX, "matched", seed), sft(
+                    MIX, seed, start=models[MIX, "sft", seed], steps=steps, tag=" matched")))
+            if "expert_matched" in wanted:
+                label = settings.seed_label(seed)
+                data = expert_data_stage(f"GRPO's expert data{label}", out / "data" / _folder(f"grpo-expert{label}"),
+                                         labels.folder / MIX, labels, done)
+                expert_data[data.name] = seed, steps
+                found.append(data)
         found += [evaluation_stage(f"evaluate {evaluations[row.name, seed].name}", out, done.folder / "final", done,
                                    evaluations[row.name, seed], tasks, suite)
                   for row in rows if (row.dataset, row.training) == (dataset, training)
@@ -467,21 +491,26 @@ def grpo_section(variants: Sequence[Variant], heldout: dict[str, Summary]) -> li
     """Per seed (scripted executors): GRPO against its SFT start and against the matched-compute SFT."""
     by_seed: dict[int, dict[Row, Summary]] = {}
     for variant in variants:
-        if variant.row in (SFT_ROW, GRPO_ROW, MATCHED_ROW) and not variant.learned:
+        if variant.row in (SFT_ROW, GRPO_ROW, MATCHED_ROW, EXPERT_MATCHED_ROW) and not variant.learned:
             by_seed.setdefault(variant.seed, {})[variant.row] = heldout[variant.agent]
+    # The matched SFT with GRPO's expert data gets its columns only where it was run (an opt-in row).
+    against = [MATCHED_ROW, *([EXPERT_MATCHED_ROW] if any(EXPERT_MATCHED_ROW in f for f in by_seed.values()) else [])]
     lines = []
     for seed, found in sorted(by_seed.items()):
         if SFT_ROW not in found or GRPO_ROW not in found:
             continue
-        start, after, matched = found[SFT_ROW], found[GRPO_ROW], found.get(MATCHED_ROW)
-        lines.append([str(seed), percent(start.overall.asr), percent(after.overall.asr),
-                      f"{100 * (after.overall.asr - start.overall.asr):+.1f}",
-                      percent(matched.overall.asr) if matched else "-",
-                      f"{100 * (after.overall.asr - matched.overall.asr):+.1f}" if matched else "-",
-                      number(start.overall.calls_per_episode), number(after.overall.calls_per_episode)])
+        start, after = found[SFT_ROW], found[GRPO_ROW]
+        cells = [str(seed), percent(start.overall.asr), percent(after.overall.asr),
+                 f"{100 * (after.overall.asr - start.overall.asr):+.1f}"]
+        for row in against:
+            other = found.get(row)
+            cells += [percent(other.overall.asr) if other else "-",
+                      f"{100 * (after.overall.asr - other.overall.asr):+.1f}" if other else "-"]
+        lines.append([*cells, number(start.overall.calls_per_episode), number(after.overall.calls_per_episode)])
     if not lines:
         return []
     header = ["seed", "SFT start %", "after GRPO %", "GRPO - start", "matched SFT %", "GRPO - matched",
+              *(["matched SFT with GRPO's expert data %", "GRPO - it"] if len(against) > 1 else []),
               "calls/episode before", "calls/episode after"]
     return ["## GRPO against its start and the matched-compute SFT", "",
             f"Held-out ASR, overall; the levels executed before and after: {GRPO_LEVEL_SHARES_PNG}.", "",
@@ -529,6 +558,9 @@ def _training(variant: Variant, settings: ComparisonSettings, facts: dict) -> st
     if variant.row.training == "matched":
         run = trained.get(f"SFT {MIX} matched{label}", {})
         return f"{sft} + SFT {run.get('steps', '?')}x{settings.batch_size}"
+    if variant.row.training == "expert_matched":
+        run = trained.get(f"SFT {MIX} matched expert{label}", {})
+        return f"{sft} + SFT {run.get('steps', '?')}x{settings.batch_size} (with GRPO's expert data)"
     return sft
 
 

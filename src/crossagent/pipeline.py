@@ -255,6 +255,29 @@ def _label(recording: Path, formats, folder: Path, mix, build, workers: int, lat
             "rejected": {name: counts["rejected"] for name, counts in report["datasets"].items()}}
 
 
+def expert_data_stage(name: str, folder: Path, dataset: Path, labels: Stage, grpo: Stage) -> Stage:
+    """`dataset` (a data set `labels` wrote) and the failure demonstrations of the GRPO run `grpo` (the expert's
+    solutions of its groups that solved nothing), as one data set in `folder`/`dataset.name`: the data GRPO learned
+    from, for an SFT to train on."""
+    settings = {"labels": labels.fingerprint, "dataset": dataset.name, "grpo": grpo.fingerprint}
+    return Stage(name, folder, settings, partial(_expert_data, dataset, Path(grpo.folder), folder / dataset.name))
+
+
+def _expert_data(dataset: Path, grpo_folder: Path, out: Path) -> dict:
+    from datasets import concatenate_datasets, load_from_disk
+
+    from crossagent.train.failure_demonstrations import POOL_DIR
+
+    parts = sorted((grpo_folder / POOL_DIR).glob("iteration_*"))
+    if not parts:
+        raise ValueError(f"{grpo_folder} has no failure demonstrations ({POOL_DIR}/): its GRPO run needs "
+                         "failure_demonstrations_per_step > 0 and a group that solved nothing")
+    start = load_from_disk(str(dataset))
+    data = concatenate_datasets([start, *(load_from_disk(str(part)) for part in parts)])
+    data.save_to_disk(str(out))
+    return {"examples": len(data), "failure_demonstrations": len(data) - len(start)}
+
+
 def tiny_model_stage(out: Path, config=None, latent_codes: bool = False) -> Stage:
     """`latent_codes`: the model for the latent format, whose tokenizer also has the code tokens (`init-latent`)."""
     from crossagent.models.tiny_vlm import TinyVLMConfig
